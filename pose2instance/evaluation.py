@@ -1,0 +1,166 @@
+"""Metrics: per-instance IoU, accuracy at IoU thresholds, COCO segmentation AP, report tables.
+
+Protocol (``DESIGN.md`` section 5). Ground truth is the non-crowd persons;
+crowd regions are ignored as COCOeval ignores them. With oracle keypoints every
+prediction belongs to one ground-truth person, so the per-instance IoU is
+``IoU(prediction_i, ground_truth_i)`` in full image coordinates; the persons
+evaluated are those with at least one labelled keypoint (``subset="keypoints"``,
+the paper's data) or all non-crowd persons (``subset="all"``). COCO AP uses
+pycocotools with one prediction per evaluated person at score 1, no ``bbox`` in
+the results (size ranges then use the mask area), and the persons outside the
+subset marked as crowd (ignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from .coco import mask_to_rle
+
+IOU_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def paired_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """IoU of ``pred[i]`` with ``gt[i]``: ``(N, H, W)`` bool each -> ``(N,)`` float64 (1 where both are empty)."""
+    pred = np.asarray(pred, bool).reshape(len(pred), -1)
+    gt = np.asarray(gt, bool).reshape(len(gt), -1)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction masks {pred.shape} and ground truth {gt.shape} differ in shape")
+    inter = (pred & gt).sum(1)
+    union = (pred | gt).sum(1)
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def accuracy_at(ious: np.ndarray, thresholds=IOU_THRESHOLDS) -> dict[float, float]:
+    """Fraction of instances with IoU >= t, for each t."""
+    ious = np.asarray(ious, float)
+    return {t: float((ious >= t).mean()) if ious.size else float("nan") for t in thresholds}
+
+
+def summarize_ious(ious: np.ndarray) -> dict:
+    """``{"count", "mean_iou", "acc@0.5", ..., "acc@0.9"}`` for a vector of per-instance IoUs."""
+    ious = np.asarray(ious, float)
+    out = {"count": int(ious.size), "mean_iou": float(ious.mean()) if ious.size else float("nan")}
+    out.update({f"acc@{t:g}": v for t, v in accuracy_at(ious).items()})
+    return out
+
+
+def coco_segm_ap(gt_dataset: dict, results: list[dict], image_ids: list[int] | None = None,
+                 use_bbox: bool = False) -> dict[str, float]:
+    """COCO segmentation AP for the person category with pycocotools.
+
+    Args:
+        gt_dataset: a COCO annotation dict (``images``, ``annotations``, ``categories``).
+        results: ``[{"image_id", "category_id", "segmentation" (RLE), "score"}]``.
+        image_ids: images to evaluate (default: all images of ``gt_dataset``).
+        use_bbox: keep ``bbox`` fields in the results (default strips them, see module doc).
+
+    Returns:
+        ``{"AP", "AP50", "AP75", "APs", "APm", "APl"}`` in [0, 1]; -1 where undefined (pycocotools' convention).
+    """
+    gt = COCO()
+    gt.dataset = copy.deepcopy(gt_dataset)
+    gt.dataset.setdefault("categories", [{"id": 1, "name": "person"}])
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        if not results:
+            return {k: 0.0 for k in AP_NAMES}
+        res = [{k: v for k, v in r.items() if use_bbox or k != "bbox"} for r in results]
+        dt = gt.loadRes(res)
+        ev = COCOeval(gt, dt, iouType="segm")
+        ev.params.catIds = [1]
+        ev.params.imgIds = sorted(image_ids if image_ids is not None else gt.getImgIds())
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(AP_NAMES, map(float, ev.stats[:6])))
+
+
+@dataclass
+class InstanceEvaluator:
+    """Collects predictions of one method image by image, then computes every metric.
+
+    ``reset`` / ``process`` / ``evaluate`` as detectron2's evaluators. ``gt_dataset``
+    is the COCO annotation dict the ground truth comes from (for COCO AP).
+    """
+
+    gt_dataset: dict
+    subset: str = "keypoints"
+    ious: list[float] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+    evaluated_ids: set[int] = field(default_factory=set)
+    image_ids: list[int] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.ious, self.results, self.evaluated_ids, self.image_ids = [], [], set(), []
+
+    def process(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,
+                pred_masks: np.ndarray, pred_scores: np.ndarray | None = None) -> np.ndarray:
+        """Add one image whose predictions are paired with ground-truth persons (oracle keypoints).
+
+        Args:
+            gt_masks: ``(N, H, W)`` bool ground-truth masks of the non-crowd persons.
+            gt_ids: ``(N,)`` their annotation ids.
+            in_subset: ``(N,)`` bool, persons that are evaluated.
+            pred_masks: ``(N, H, W)`` bool, prediction ``i`` for person ``i``.
+            pred_scores: ``(N,)`` confidence per prediction (default 1).
+
+        Returns:
+            ``(n,)`` IoUs of the evaluated persons of this image.
+        """
+        in_subset = np.asarray(in_subset, bool)
+        ious = paired_iou(pred_masks[in_subset], gt_masks[in_subset])
+        self.ious.extend(ious.tolist())
+        scores = np.ones(len(pred_masks)) if pred_scores is None else np.asarray(pred_scores, float)
+        for i in np.nonzero(in_subset)[0]:
+            self.results.append({"image_id": int(image_id), "category_id": 1,
+                                 "segmentation": mask_to_rle(pred_masks[i]), "score": float(scores[i])})
+        self.evaluated_ids.update(int(x) for x in np.asarray(gt_ids)[in_subset])
+        self.image_ids.append(int(image_id))
+        return ious
+
+    def evaluate(self) -> dict:
+        """``summarize_ious`` of every evaluated person plus COCO segmentation AP."""
+        out = summarize_ious(self.ious)
+        out.update(coco_segm_ap(self._gt_for_ap(), self.results, self.image_ids))
+        return out
+
+    def _gt_for_ap(self) -> dict:
+        """The ground truth with the persons outside the evaluated subset turned into ignored crowd."""
+        data = {k: v for k, v in self.gt_dataset.items() if k != "annotations"}
+        anns = []
+        for a in self.gt_dataset["annotations"]:
+            if a.get("iscrowd", 0) or int(a["id"]) in self.evaluated_ids:
+                anns.append(a)
+            else:
+                anns.append(dict(a, iscrowd=1))
+        data["annotations"] = anns
+        return data
+
+
+def relative_improvement(metrics: dict, baseline: dict, keys=None) -> dict:
+    """``(m - b) / b`` for every numeric key both share (or ``keys``); NaN where ``b`` is 0."""
+    keys = keys or [k for k in metrics if k != "count" and isinstance(metrics[k], float) and k in baseline]
+    return {k: (metrics[k] - baseline[k]) / baseline[k] if baseline[k] else float("nan") for k in keys}
+
+
+def markdown_table(rows: dict[str, dict], columns: list[str], percent: bool = False) -> str:
+    """A markdown table: one row per method (``rows`` name -> metrics), given ``columns``."""
+    head = "| method | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns) + "\n"
+    lines = []
+    for name, m in rows.items():
+        cells = []
+        for c in columns:
+            v = m.get(c, float("nan"))
+            cells.append(f"{v:+.1%}" if percent and isinstance(v, float) else
+                         (f"{v:.3f}" if isinstance(v, float) else str(v)))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"

@@ -1,0 +1,148 @@
+"""Fusion: per-person priors + a person score map -> one mask per person; and the box baselines.
+
+Pose2Instance fusion (training-free):
+
+1. ``P_i = softmax_i(affinity_i / T)`` over the ``N`` people at every pixel: the
+   "pose-instance maps" (``T`` is the temperature, in person scales).
+2. ``F_i = P_i * S`` with ``S`` the per-pixel person probability.
+3. Every pixel goes to ``argmax(1 - S, F_1, ..., F_N)``: background wins where
+   ``1 - S`` beats every person (``background="score"``, the paper's), or where
+   ``S < threshold`` (``background="threshold"``: then every person pixel goes to
+   the nearest skeleton and ``T`` does not matter).
+4. Optionally pixels farther than ``max_distance`` person scales from every person
+   stay background (people not in the list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .coco import mask_to_rle
+from .structures import Persons
+
+
+@dataclass
+class FusionResult:
+    """Output of :func:`fuse`.
+
+    Attributes:
+        masks: ``(N, H, W)`` bool, disjoint.
+        labels: ``(H, W)`` int32: ``-1`` background, ``i`` person ``i``.
+        instance_maps: ``(N, H, W)`` float32 ``P_i`` (sums to 1 over people at each pixel).
+        fused: ``(N, H, W)`` float32 ``F_i = P_i * S``.
+    """
+
+    masks: np.ndarray
+    labels: np.ndarray
+    instance_maps: np.ndarray
+    fused: np.ndarray
+
+    def rles(self) -> list[dict]:
+        """The masks as COCO RLE dicts."""
+        return [mask_to_rle(m) for m in self.masks]
+
+
+def check_score(score: np.ndarray, image_size: tuple[int, int], source: str = "person score") -> np.ndarray:
+    """Validate a person score map: ``(H, W)`` numbers in ``[0, 1]`` -> float32; clear errors otherwise."""
+    s = np.asarray(score)
+    if s.shape != tuple(image_size):
+        raise ValueError(f"{source}: shape {s.shape} does not match the image (H, W) = {tuple(image_size)}")
+    if s.dtype == bool:
+        return s.astype(np.float32)
+    if not np.issubdtype(s.dtype, np.number):
+        raise ValueError(f"{source}: dtype {s.dtype} is not numeric")
+    s = s.astype(np.float32)
+    if not np.isfinite(s).all():
+        raise ValueError(f"{source}: contains NaN or infinite values")
+    if s.min() < 0 or s.max() > 1:
+        raise ValueError(f"{source}: values must be probabilities in [0, 1], got [{s.min():.3g}, {s.max():.3g}]")
+    return s
+
+
+def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, background: str = "score",
+         threshold: float = 0.5, max_distance: float | None = None) -> FusionResult:
+    """Pose2Instance fusion of per-person affinities and a person score (see the module doc).
+
+    Args:
+        affinity: ``(N, H, W)`` float log-affinities from a prior (``PriorEncoder.affinity``).
+        score: ``(H, W)`` person probability in ``[0, 1]`` (bool accepted).
+        temperature: softmax temperature ``T > 0`` in affinity units (person scales for distance priors).
+        background: ``"score"`` (``1 - S`` competes) or ``"threshold"`` (``S < threshold`` is background).
+        threshold: see ``background``.
+        max_distance: if set, pixels whose best affinity is below ``-max_distance`` are background.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if background not in ("score", "threshold"):
+        raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
+    affinity = np.asarray(affinity, np.float32)
+    if affinity.ndim != 3:
+        raise ValueError(f"affinity must be (N, H, W), got shape {affinity.shape}")
+    n, h, w = affinity.shape
+    s = check_score(score, (h, w))
+    if n == 0:
+        empty = np.zeros((0, h, w), np.float32)
+        return FusionResult(empty.astype(bool), np.full((h, w), -1, np.int32), empty, empty)
+    best = affinity.max(axis=0)
+    p = np.exp((affinity - best) / temperature)
+    p /= p.sum(axis=0)
+    fused = p * s
+    owner = fused.argmax(axis=0)
+    if background == "score":
+        person = fused.max(axis=0) > 1.0 - s
+    else:
+        person = s >= threshold
+    if max_distance is not None:
+        person &= best >= -max_distance
+    labels = np.where(person, owner, -1).astype(np.int32)
+    masks = labels[None] == np.arange(n)[:, None, None]
+    return FusionResult(masks, labels, p, fused)
+
+
+def box_pixels(box: np.ndarray, image_size: tuple[int, int]) -> tuple[slice, slice]:
+    """Row and column slices of the pixels an XYXY box touches: columns ``floor(x0)..ceil(x1)-1``."""
+    h, w = image_size
+    x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+    x1, y1 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
+    return slice(y0, max(y1, y0)), slice(x0, max(x1, x0))
+
+
+def box_masks(persons: Persons) -> np.ndarray:
+    """Baseline: each person's box filled, ``(N, H, W)`` bool."""
+    out = np.zeros((len(persons), *persons.image_size), bool)
+    for i, box in enumerate(persons.boxes):
+        out[(i, *box_pixels(box, persons.image_size))] = True
+    return out
+
+
+def oracle_box_masks(persons: Persons, score: np.ndarray, threshold: float = 0.5, overlap: str = "share") -> np.ndarray:
+    """The oracle-bounding-box baseline: person pixels (``S >= threshold``) inside each box.
+
+    Args:
+        persons: the people (their boxes are used).
+        score: ``(H, W)`` person probability.
+        overlap: where boxes overlap, ``"share"`` gives the pixel to every box that
+            contains it (the paper's baseline; masks may overlap), ``"nearest"`` to
+            the box whose centre is nearest in box-normalised coordinates (masks disjoint).
+
+    Returns:
+        ``(N, H, W)`` bool.
+    """
+    if overlap not in ("share", "nearest"):
+        raise ValueError(f"overlap must be 'share' or 'nearest', got {overlap!r}")
+    fg = check_score(score, persons.image_size) >= threshold
+    inside = box_masks(persons)
+    if overlap == "share" or len(persons) < 2:
+        return inside & fg
+    h, w = persons.image_size
+    centre = (persons.boxes[:, :2] + persons.boxes[:, 2:]) / 2
+    half = np.maximum((persons.boxes[:, 2:] - persons.boxes[:, :2]) / 2, 1.0)
+    x = np.arange(w, dtype=np.float32)
+    y = np.arange(h, dtype=np.float32)[:, None]
+    dist = np.stack([np.maximum(np.abs(x - cx) / hx, np.abs(y - cy) / hy)
+                     for (cx, cy), (hx, hy) in zip(centre, half)])
+    dist[~inside] = np.inf
+    owner = dist.argmin(axis=0)
+    return inside & fg & (owner[None] == np.arange(len(persons))[:, None, None])

@@ -1,0 +1,45 @@
+"""The one small interface every prior encoder implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..structures import Persons
+
+
+class PriorEncoder(ABC):
+    """Turns the people of an image into per-person prior maps.
+
+    Attributes:
+        name: short identifier (``euclidean``, ``geodesic``, ``heatmap`` ...).
+        channels: ``C``, the number of channels ``encode`` returns per person.
+    """
+
+    name: str
+    channels: int
+
+    @abstractmethod
+    def encode(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
+        """Prior channels for each person.
+
+        Args:
+            persons: the ``N`` people of the image (``persons.image_size`` is ``(H, W)``).
+            image: ``(H, W, 3)`` uint8 RGB; required by image-aware priors (geodesic).
+
+        Returns:
+            ``(N, C, H, W)`` float32.
+        """
+
+    @abstractmethod
+    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
+        """Per-person log-affinity for fusion: ``(N, H, W)`` float32, higher = more likely that person.
+
+        Distance priors return minus the distance in pixels over the image's median
+        person scale (``skeleton.reference_scale``), so a softmax with temperature
+        ``T`` over people weighs pixels by ``exp(-d / T)``.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, channels={self.channels})"

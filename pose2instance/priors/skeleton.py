@@ -1,0 +1,140 @@
+"""What every prior needs from a person: usable keypoints, limbs, scale, rasterised skeleton.
+
+Confidence rule (shared by all priors): ``Persons.keypoint_confidence`` gives each
+keypoint ``c`` in [0, 1] (visible 1, occluded ``occluded_weight``, or the
+estimator's score; 0 = unused). A limb's confidence is the smaller of its two
+ends. Confidences are quantised to ``levels`` steps (``ceil(c * levels) / levels``)
+and a part of confidence ``c`` is treated as ``penalty * (1 - c)`` person-scales
+farther away than it is, so an uncertain or occluded limb loses contested pixels
+to a confident one. A person with no usable keypoint falls back to its box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.draw import line, polygon
+
+from ..structures import COCO_SKELETON, Persons
+
+MIN_SCALE = 16.0
+#: Shoulders and hips (left shoulder, right shoulder, right hip, left hip): the torso polygon.
+TORSO = (5, 6, 12, 11)
+
+
+@dataclass(frozen=True)
+class ConfidenceRule:
+    """How keypoint confidences become distance offsets (see the module docstring)."""
+
+    occluded_weight: float = 0.5
+    min_score: float = 0.1
+    penalty: float = 0.5
+    levels: int = 4
+
+    def keypoint_confidence(self, persons: Persons) -> np.ndarray:
+        """``(N, 17)`` float32 quantised confidences; 0 means unused."""
+        c = persons.keypoint_confidence(self.occluded_weight, self.min_score)
+        return (np.ceil(c * self.levels - 1e-6) / self.levels).astype(np.float32)
+
+    def offset(self, confidence: float, scale: float) -> float:
+        """Distance (pixels) added to a part of ``confidence`` for a person of ``scale`` pixels."""
+        return self.penalty * (1.0 - confidence) * scale
+
+
+def person_scales(persons: Persons) -> np.ndarray:
+    """``(N,)`` float32 size of each person in pixels: ``sqrt(box area)``, at least 16."""
+    wh = persons.boxes[:, 2:] - persons.boxes[:, :2]
+    return np.maximum(np.sqrt(wh[:, 0] * wh[:, 1]), MIN_SCALE).astype(np.float32)
+
+
+def reference_scale(persons: Persons) -> float:
+    """One length for the whole image: the median person scale (pixels); 1 with no people.
+
+    Affinities are pixel distances divided by it, so nearer-in-pixels wins while
+    the fusion temperature stays independent of the image resolution.
+    """
+    return float(np.median(person_scales(persons))) if len(persons) else 1.0
+
+
+def box_affinity(persons: Persons) -> np.ndarray:
+    """``(N, H, W)`` float32 minus the distance to each person's box over :func:`reference_scale` (0 inside)."""
+    ref = reference_scale(persons)
+    out = np.empty((len(persons), *persons.image_size), np.float32)
+    for i, box in enumerate(persons.boxes):
+        out[i] = -box_distance(box, persons.image_size) / ref
+    return out
+
+
+def limb_confidence(keypoint_conf: np.ndarray) -> np.ndarray:
+    """``(N, 17)`` keypoint confidences -> ``(N, 19)`` limb confidences (min of the two ends)."""
+    a, b = np.array(COCO_SKELETON).T
+    return np.minimum(keypoint_conf[:, a], keypoint_conf[:, b])
+
+
+@dataclass
+class Canvas:
+    """A pixel grid covering the image plus whatever the skeleton reaches outside it.
+
+    ``offset`` is ``(row0, col0)`` of the image's pixel (0, 0) inside the canvas.
+    """
+
+    shape: tuple[int, int]
+    offset: tuple[int, int]
+
+    @staticmethod
+    def around(image_size: tuple[int, int], points: np.ndarray) -> "Canvas":
+        """A canvas for ``image_size`` ``(H, W)`` grown to contain ``points`` ``(M, 2)`` x, y."""
+        h, w = image_size
+        if len(points) == 0:
+            return Canvas((h, w), (0, 0))
+        x0 = int(np.floor(min(points[:, 0].min(), 0)))
+        y0 = int(np.floor(min(points[:, 1].min(), 0)))
+        x1 = int(np.ceil(max(points[:, 0].max(), w - 1)))
+        y1 = int(np.ceil(max(points[:, 1].max(), h - 1)))
+        return Canvas((y1 - y0 + 1, x1 - x0 + 1), (-y0, -x0))
+
+    def crop(self, canvas_map: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """The image part of a ``(..., canvas H, canvas W)`` map."""
+        r, c = self.offset
+        return canvas_map[..., r:r + image_size[0], c:c + image_size[1]]
+
+
+def skeleton_pixels(keypoints: np.ndarray, conf: np.ndarray, level: float, canvas: Canvas) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (in ``canvas``) of the limbs and keypoints of confidence ``level``.
+
+    Args:
+        keypoints: ``(17, 3)`` one person's keypoints (x, y, .) in image pixels.
+        conf: ``(17,)`` quantised confidences of that person.
+        level: the confidence to draw; limbs whose confidence (min of ends) equals it,
+            keypoints whose confidence equals it, and the filled torso (shoulders and
+            hips) when its least confident corner has it.
+        canvas: the grid to draw on.
+    """
+    r0, c0 = canvas.offset
+    xy = np.rint(keypoints[:, :2]).astype(np.int64) + np.array([c0, r0])
+    rows, cols = [], []
+    for a, b in COCO_SKELETON:
+        if min(conf[a], conf[b]) == level:
+            rr, cc = line(xy[a, 1], xy[a, 0], xy[b, 1], xy[b, 0])
+            rows.append(rr)
+            cols.append(cc)
+    pts = np.nonzero(conf == level)[0]
+    rows.append(xy[pts, 1])
+    cols.append(xy[pts, 0])
+    torso = list(TORSO)
+    if conf[torso].min() == level:
+        rr, cc = polygon(xy[torso, 1], xy[torso, 0], shape=canvas.shape)
+        rows.append(rr)
+        cols.append(cc)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def box_distance(box: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` float32 Euclidean distance (pixels) from each pixel centre to an XYXY box, 0 inside."""
+    h, w = image_size
+    x = np.arange(w, dtype=np.float32)
+    y = np.arange(h, dtype=np.float32)[:, None]
+    dx = np.maximum(np.maximum(box[0] - x, x - box[2]), 0)
+    dy = np.maximum(np.maximum(box[1] - y, y - box[3]), 0)
+    return np.sqrt(dx * dx + dy * dy)
