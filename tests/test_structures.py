@@ -44,8 +44,10 @@ def test_nan_and_far_out_keypoints_are_repaired_with_a_warning():
     kp[0, 0] = [np.nan, 3, 2]
     kp[0, 5] = [1e6, 3, 2]
     kp[0, 6] = [-2, 3, 2]  # just outside: kept
-    with pytest.warns(UserWarning, match="person 0.*nose"):
+    with pytest.warns(UserWarning) as record:
         p = Persons(np.array([[0, 0, 5, 9]]), kp, (10, 10))
+    assert [str(w.message).split(" at ")[0] for w in record] == [
+        "person 0: keypoint nose", "person 0: keypoint left_shoulder"]
     assert p.keypoints[0, 0, 2] == 0 and p.keypoints[0, 5, 2] == 0
     assert p.keypoints[0, 6, 2] == 2
 
