@@ -125,7 +125,8 @@ def oracle_box_masks(persons: Persons, score: np.ndarray, threshold: float = 0.5
         score: ``(H, W)`` person probability.
         overlap: where boxes overlap, ``"share"`` gives the pixel to every box that
             contains it (the paper's baseline; masks may overlap), ``"nearest"`` to
-            the box whose centre is nearest in box-normalised coordinates (masks disjoint).
+            the box whose centre is nearest in box-normalised coordinates,
+            ``hypot(dx / half_width, dy / half_height)`` (masks disjoint).
 
     Returns:
         ``(N, H, W)`` bool.
@@ -141,8 +142,7 @@ def oracle_box_masks(persons: Persons, score: np.ndarray, threshold: float = 0.5
     half = np.maximum((persons.boxes[:, 2:] - persons.boxes[:, :2]) / 2, 1.0)
     x = np.arange(w, dtype=np.float32)
     y = np.arange(h, dtype=np.float32)[:, None]
-    dist = np.stack([np.maximum(np.abs(x - cx) / hx, np.abs(y - cy) / hy)
-                     for (cx, cy), (hx, hy) in zip(centre, half)])
+    dist = np.stack([np.hypot((x - cx) / hx, (y - cy) / hy) for (cx, cy), (hx, hy) in zip(centre, half)])
     dist[~inside] = np.inf
     owner = dist.argmin(axis=0)
     return inside & fg & (owner[None] == np.arange(len(persons))[:, None, None])
