@@ -1,0 +1,98 @@
+"""Pictures: mask + skeleton overlays, prior maps, accuracy-versus-threshold plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .structures import COCO_SKELETON, Persons
+
+#: Distinct colours (RGB) for people, cycled.
+PALETTE = np.array([
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40),
+], np.uint8)
+
+
+def draw_overlay(image: np.ndarray, masks: np.ndarray, persons: Persons | None = None, alpha: float = 0.5,
+                 min_confidence: float = 0.1) -> np.ndarray:
+    """Each person's mask tinted in its own colour, its outline, its skeleton and keypoints.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        masks: ``(N, H, W)`` bool, person ``i`` in ``PALETTE[i % 12]``.
+        persons: the same ``N`` people; their limbs and keypoints (confidence >=
+            ``min_confidence``, or any labelled keypoint) are drawn in the same colour.
+        alpha: mask opacity.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    out = image.astype(np.float32).copy()
+    for i, m in enumerate(masks):
+        colour = PALETTE[i % len(PALETTE)].astype(np.float32)
+        out[m] = (1 - alpha) * out[m] + alpha * colour
+        edge = m & ~(np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1))
+        out[edge] = colour
+    pic = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+    if persons is not None and len(persons):
+        draw = ImageDraw.Draw(pic)
+        width = max(2, round(max(image.shape[:2]) / 300))
+        conf = persons.keypoints[..., 2]
+        usable = conf > 0 if persons.keypoint_kind == "visibility" else conf >= min_confidence
+        for i, (kp, ok) in enumerate(zip(persons.keypoints, usable)):
+            colour = tuple(int(c) for c in PALETTE[i % len(PALETTE)])
+            for a, b in COCO_SKELETON:
+                if ok[a] and ok[b]:
+                    draw.line([tuple(kp[a, :2]), tuple(kp[b, :2])], fill=colour, width=width)
+            for x, y in kp[ok, :2]:
+                r = width + 1
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255), outline=colour)
+    return np.asarray(pic)
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write an ``(H, W, 3)`` uint8 array as PNG, creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path
+
+
+def plot_accuracy_curves(accuracies: dict[str, dict[float, float]], path: str | Path, title: str = "") -> Path:
+    """Accuracy (fraction of instances with IoU >= t) versus t, one curve per method, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, acc in accuracies.items():
+        ts = sorted(acc)
+        ax.plot(ts, [acc[t] for t in ts], marker="o", label=name)
+    ax.set_xlabel("IoU threshold t")
+    ax.set_ylabel("accuracy (IoU >= t)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def prior_panel(image: np.ndarray, instance_maps: np.ndarray) -> np.ndarray:
+    """The pose-instance maps ``(N, H, W)`` (softmax over people) as one colour picture.
+
+    Each pixel takes the colours of the people weighted by their probability,
+    blended 50/50 with the grey image: ``(H, W, 3)`` uint8.
+    """
+    colours = PALETTE[np.arange(len(instance_maps)) % len(PALETTE)].astype(np.float32)
+    mix = np.tensordot(instance_maps.transpose(1, 2, 0), colours, axes=1) if len(instance_maps) else 0
+    grey = image.astype(np.float32).mean(-1, keepdims=True)
+    return np.clip(0.5 * grey + 0.5 * mix, 0, 255).astype(np.uint8)
