@@ -1,0 +1,187 @@
+"""``pose2instance``: one command with subcommands (segment, evaluate, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .pipeline import METHODS
+
+DEFAULT_SCORE = "blazepose"
+
+
+def _fusion_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fusion")
+    g.add_argument("--temperature", type=float, default=0.1, help="softmax temperature over people (default 0.1)")
+    g.add_argument("--box-weight", type=float, default=100.0, help="weight of the box term (default 100; 0 = ignore boxes)")
+    g.add_argument("--background", choices=("score", "threshold"), default="score",
+                   help="background rule: 1 - score competes with people (default), or score < 0.5")
+
+
+def _fusion_kwargs(args) -> dict:
+    return {"temperature": args.temperature, "box_weight": args.box_weight, "background": args.background}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pose2instance", description="Person instance segmentation guided by "
+                                     "human keypoints (Pose2Instance, arXiv 1704.01152).")
+    parser.add_argument("--version", action="version", version=f"pose2instance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="masks for the people of one image",
+                         description="One mask per person of IMAGE from keypoints and a person score. Writes "
+                                     "<stem>_results.json (COCO results, RLE) and <stem>_overlay.png to --out.")
+    seg.add_argument("image", type=Path)
+    seg.add_argument("--keypoints", type=Path, required=True,
+                     help="COCO annotation file or COCO keypoint results file (any pose estimator)")
+    seg.add_argument("--image-id", type=int, help="which image of the keypoints file (default: by file name, "
+                     "or the only one)")
+    seg.add_argument("--prior", choices=("euclidean", "geodesic", "heatmap"), default="geodesic")
+    seg.add_argument("--score", default=None, help=f"person score: oracle, selfie, blazepose, deeplab, or a "
+                     f".npy/.png map (default {DEFAULT_SCORE})")
+    seg.add_argument("--out", type=Path, default=Path("pose2instance_out"))
+    _fusion_args(seg)
+
+    ev = sub.add_parser("evaluate", help="evaluate methods on a COCO person dataset",
+                        description="Runs every method on every image and reports per-instance IoU, accuracy "
+                                    "at IoU thresholds, mean IoU and COCO segmentation AP (pycocotools).")
+    ev.add_argument("--annotations", type=Path, required=True, help="COCO person keypoints annotation file")
+    ev.add_argument("--images", type=Path, help="image folder (default: images/ beside annotations/)")
+    ev.add_argument("--methods", nargs="+", default=["box", "oracle-box", "euclidean", "geodesic"],
+                    choices=METHODS, metavar="METHOD", help=f"from {', '.join(METHODS)}")
+    ev.add_argument("--score", default="oracle", help="person score: oracle (default), selfie, blazepose, "
+                    "deeplab, or a folder of <image stem>.npy/.png maps")
+    ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
+                    help="evaluate persons with keypoints (default) or all non-crowd persons")
+    ev.add_argument("--baseline", default="oracle-box", choices=METHODS)
+    ev.add_argument("--limit", type=int, help="only the first N images")
+    ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"))
+    _fusion_args(ev)
+
+    demo = sub.add_parser("demo", help="run offline on the photo shipped with the package")
+    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}, or oracle when the "
+                      "mediapipe extra is not installed)")
+    demo.add_argument("--prior", choices=("euclidean", "geodesic", "heatmap"), default="geodesic")
+    demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"))
+    _fusion_args(demo)
+    return parser
+
+
+def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
+    from .segmenters import make_scorer
+    if spec is not None:
+        return make_scorer(spec)
+    try:
+        return make_scorer(DEFAULT_SCORE)
+    except ImportError as e:
+        if not allow_oracle_fallback:
+            raise
+        print(f"note: {e}\n      using the oracle person score (ground-truth masks) instead", file=sys.stderr)
+        return make_scorer("oracle")
+
+
+def segment_image(image_path: Path, persons, image_id: int, scorer, prior: str, out: Path, fusion: dict) -> dict:
+    """Run one image end to end and write its results JSON and overlay; returns what was written."""
+    from .coco import mask_to_rle
+    from .images import load_image
+    from .pipeline import Pose2Instance
+    from .visualize import draw_overlay, save_png
+
+    image = load_image(image_path)
+    t0 = time.perf_counter()
+    score = scorer(image, persons, image_path)
+    t1 = time.perf_counter()
+    result = Pose2Instance(prior, **fusion)(persons, score, image)
+    t2 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, mask in enumerate(result.masks):
+        rle = mask_to_rle(mask)
+        ys, xs = np.nonzero(mask)
+        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] \
+            if xs.size else [0, 0, 0, 0]
+        results.append({"image_id": int(image_id), "category_id": 1, "segmentation": rle, "bbox": bbox,
+                        "score": float(persons.scores[i]), "area": int(mask.sum()),
+                        "keypoints": persons.keypoints[i].ravel().round(2).tolist()})
+    results_path = out / f"{image_path.stem}_results.json"
+    results_path.write_text(json.dumps(results))
+    overlay_path = save_png(draw_overlay(image, result.masks, persons), out / f"{image_path.stem}_overlay.png")
+    return {"results": results_path, "overlay": overlay_path, "masks": result.masks, "score": score,
+            "timing_ms": {"score": 1e3 * (t1 - t0), "prior+fusion": 1e3 * (t2 - t1)}}
+
+
+def cmd_segment(args) -> int:
+    from .coco import load_people_for_image
+    from .images import load_image
+
+    size = load_image(args.image).shape[:2]
+    persons, image_id = load_people_for_image(args.keypoints, args.image, size, args.image_id)
+    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    done = segment_image(args.image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
+    print(f"{len(persons)} people, person score: {scorer.name}, prior: {args.prior} "
+          f"({done['timing_ms']['score']:.0f} ms score, {done['timing_ms']['prior+fusion']:.0f} ms prior+fusion)")
+    print(f"wrote {done['results']}\nwrote {done['overlay']}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .coco import CocoPersons
+    from .report import evaluate_dataset, format_tables
+
+    dataset = CocoPersons(args.annotations, args.images)
+    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    ids = dataset.image_ids[: args.limit] if args.limit else None
+    method_kwargs = _fusion_kwargs(args)
+    report = evaluate_dataset(dataset, args.methods, scorer, args.out, args.subset, args.baseline, ids, method_kwargs)
+    print(format_tables(report))
+    print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
+    for f in report["failed"]:
+        print(f"FAILED image {f['image_id']}: {f['error']}", file=sys.stderr)
+    print(f"wrote {args.out}/metrics.json, table.md, accuracy.png, results_<method>.json")
+    return 1 if report["failed"] and not report["images"] else 0
+
+
+def cmd_demo(args) -> int:
+    from importlib.resources import files
+
+    from .coco import CocoPersons
+    from .evaluation import paired_iou
+    from .fusion import oracle_box_masks
+
+    assets = Path(str(files("pose2instance") / "assets"))
+    dataset = CocoPersons(assets / "000000000790.json", assets)
+    image_id = 790
+    persons = dataset.persons(image_id)
+    scorer = _default_scorer(args.score, allow_oracle_fallback=True)
+    done = segment_image(dataset.image_path(image_id), persons, image_id, scorer, args.prior, args.out,
+                         _fusion_kwargs(args))
+    ious = paired_iou(done["masks"], persons.masks)
+    baseline = paired_iou(oracle_box_masks(persons, done["score"]), persons.masks)
+    print(f"COCO image 790 (CC BY 2.0, see {assets / '000000000790.json'} for attribution): "
+          f"{len(persons)} people, ground-truth keypoints, person score: {scorer.name}, prior: {args.prior}")
+    print("person  annotation_id  IoU(pose2instance)  IoU(oracle-box baseline)")
+    for i, (a, b) in enumerate(zip(ious, baseline)):
+        print(f"{i:6d}  {persons.ids[i]:13d}  {a:18.3f}  {b:24.3f}")
+    print(f"mean    {'':13s}  {ious.mean():18.3f}  {baseline.mean():24.3f}")
+    print(f"wrote {done['overlay']}\nwrote {done['results']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
+    try:
+        return commands[args.command](args)
+    except (ValueError, ImportError, FileNotFoundError) as e:  # our errors name the bad input
+        print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The command line end to end on real photos."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pose2instance.cli import main
+from pose2instance.coco import rle_to_mask
+from pose2instance.evaluation import paired_iou
+
+from conftest import COCO_DEV, DATA, OCHUMAN
+
+IMAGE = DATA / "coco_persons" / "images" / "000000000790.jpg"
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("segment", "evaluate", "demo"):
+        assert cmd in out
+
+
+def test_segment_with_annotations_and_oracle_score(tmp_path, capsys, coco_dev):
+    assert main(["segment", str(IMAGE), "--keypoints", str(COCO_DEV), "--score", "oracle",
+                 "--prior", "euclidean", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "000000000790_results.json").read_text())
+    gt = coco_dev.persons(790)
+    assert len(results) == 4 and all(r["image_id"] == 790 for r in results)
+    masks = np.stack([rle_to_mask(r["segmentation"]) for r in results])
+    assert paired_iou(masks, gt.masks).min() > 0.9
+    overlay = np.asarray(Image.open(tmp_path / "000000000790_overlay.png"))
+    assert overlay.shape == (422, 640, 3)
+    assert "4 people" in capsys.readouterr().out
+
+
+def test_segment_with_a_results_file_and_a_score_map(tmp_path, coco_dev):
+    gt = coco_dev.persons(790)
+    res = [{"image_id": 790, "category_id": 1, "score": 0.8, "keypoints": np.c_[k[:, :2], (k[:, 2] > 0)].ravel().tolist()}
+           for k in gt.keypoints]
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    np.save(tmp_path / "score.npy", gt.masks.any(0).astype(np.float32))
+    assert main(["segment", str(IMAGE), "--keypoints", str(tmp_path / "res.json"), "--score",
+                 str(tmp_path / "score.npy"), "--out", str(tmp_path / "o")]) == 0
+    results = json.loads((tmp_path / "o" / "000000000790_results.json").read_text())
+    assert [r["score"] for r in results] == pytest.approx([0.8] * 4)
+    masks = np.stack([rle_to_mask(r["segmentation"]) for r in results])
+    assert paired_iou(masks, gt.masks).mean() > 0.85  # keypoint-extent boxes, not the true boxes
+
+
+def test_bad_score_maps_and_keypoint_files_give_clear_errors(tmp_path, capsys):
+    np.save(tmp_path / "small.npy", np.zeros((10, 10), np.float32))
+    Image.fromarray(np.zeros((422, 640, 3), np.uint8)).save(tmp_path / "colour.png")
+    np.save(tmp_path / "big.npy", np.full((422, 640), 3.0, np.float32))
+    (tmp_path / "bad.json").write_text('[{"image_id": 790, "keypoints": [1, 2')
+    (tmp_path / "short.json").write_text(json.dumps([{"image_id": 790, "keypoints": [1, 2, 1] * 16}]))
+    cases = [
+        (["--score", str(tmp_path / "small.npy")], r"small.npy: shape \(10, 10\) does not match the image"),
+        (["--score", str(tmp_path / "colour.png")], "colour.png: score map must be one grey channel"),
+        (["--score", str(tmp_path / "big.npy")], r"big.npy: values must be probabilities in \[0, 1\]"),
+        (["--score", "nonsense"], "unknown person score 'nonsense'"),
+    ]
+    for extra, message in cases:
+        assert main(["segment", str(IMAGE), "--keypoints", str(COCO_DEV), "--out", str(tmp_path), *extra]) == 2
+        assert pytest.importorskip("re").search(message, capsys.readouterr().err), message
+    assert main(["segment", str(IMAGE), "--keypoints", str(tmp_path / "bad.json"), "--score", "oracle"]) == 2
+    assert "bad.json: invalid JSON at line 1" in capsys.readouterr().err
+    assert main(["segment", str(IMAGE), "--keypoints", str(tmp_path / "short.json"), "--score", "oracle"]) == 2
+    assert "short.json: [0]: 'keypoints' has 48 values" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "missing.jpg"), "--keypoints", str(COCO_DEV)]) == 2
+    assert "missing.jpg: image file not found" in capsys.readouterr().err
+    assert main(["segment", str(IMAGE), "--keypoints", str(OCHUMAN), "--score", "oracle"]) == 2
+    assert "no image named 000000000790.jpg" in capsys.readouterr().err
+
+
+def test_evaluate_end_to_end_on_real_images(tmp_path, capsys):
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--methods", "box", "oracle-box", "euclidean",
+                 "geodesic", "--limit", "8", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| euclidean |" in out and "Relative improvement" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    m = metrics["methods"]
+    assert metrics["images"] == 8 and not metrics["failed"]
+    assert m["euclidean"]["count"] == m["box"]["count"] > 10
+    assert m["euclidean"]["mean_iou"] > m["oracle-box"]["mean_iou"] > m["box"]["mean_iou"]
+    assert 0 < m["box"]["AP"] < m["oracle-box"]["AP"] < m["euclidean"]["AP"] <= 1
+    results = json.loads((tmp_path / "results_geodesic.json").read_text())
+    assert len(results) == m["geodesic"]["count"] and "bbox" not in results[0]
+    assert (tmp_path / "accuracy.png").stat().st_size > 10_000 and (tmp_path / "table.md").is_file()
+
+
+def test_evaluate_skips_a_failing_image_and_goes_on(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    ann = json.loads(OCHUMAN.read_text())
+    for im in ann["images"]:
+        (images / im["file_name"]).symlink_to(OCHUMAN.parents[1] / "images" / im["file_name"])
+    (images / ann["images"][1]["file_name"]).unlink()
+    (images / ann["images"][1]["file_name"]).write_bytes(b"broken")
+    assert main(["evaluate", "--annotations", str(OCHUMAN), "--images", str(images), "--methods", "oracle-box",
+                 "euclidean", "--out", str(tmp_path / "ev")]) == 0
+    captured = capsys.readouterr()
+    assert "cannot read image" in captured.err
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["images"] == 2 and metrics["failed"][0]["image_id"] == ann["images"][1]["id"]
+    assert metrics["methods"]["euclidean"]["count"] == 3
+
+
+def test_demo_runs_offline_with_the_oracle_score(tmp_path, capsys):
+    assert main(["demo", "--score", "oracle", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert len(rows) == 4
+    ious = np.array([float(r[2]) for r in rows])
+    assert ious.mean() > 0.95
+    assert (tmp_path / "000000000790_overlay.png").is_file()
