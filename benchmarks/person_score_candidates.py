@@ -47,6 +47,8 @@ def candidates() -> dict[str, object]:
         "blazepose per GT box, margin 1.0": BlazePoseMaskScore(margin=1.0),
         "blazepose per GT box, margin 1.25 (default)": BlazePoseMaskScore(margin=1.25),
         "blazepose per GT box, margin 1.5": BlazePoseMaskScore(margin=1.5),
+        "blazepose per GT box, margin 1.75": BlazePoseMaskScore(margin=1.75),
+        "blazepose per GT box, margin 2.0": BlazePoseMaskScore(margin=2.0),
     }
 
 

@@ -96,6 +96,10 @@ class Persons:
         scores: ``(N,)`` float32 person scores (1 for ground truth).
         masks: optional ``(N, H, W)`` bool instance masks (ground truth).
         ids: ``(N,)`` int64 identifiers (COCO annotation ids, or 0..N-1).
+        heatmaps: optional ``(N, 17, h, w)`` float32 keypoint probabilities from an
+            estimator, COCO-17 order; heatmap cell ``(r, c)`` of person ``i`` covers the
+            image region ``heatmap_boxes[i]`` (XYXY) split into ``h x w`` equal cells.
+        heatmap_boxes: ``(N, 4)`` float32 XYXY, required with ``heatmaps``.
 
     Keypoints are checked on construction: a wrong shape raises ``ValueError``;
     NaN/inf coordinates and coordinates farther than half the image size outside
@@ -111,6 +115,8 @@ class Persons:
     scores: np.ndarray | None = None
     masks: np.ndarray | None = None
     ids: np.ndarray | None = None
+    heatmaps: np.ndarray | None = field(default=None, repr=False)
+    heatmap_boxes: np.ndarray | None = None
     source: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -144,6 +150,13 @@ class Persons:
             if m.shape != (n, *self.image_size):
                 raise ValueError(f"masks must have shape {(n, *self.image_size)}, got {m.shape}{where}")
             self.masks = m
+        if self.heatmaps is not None:
+            hm = np.asarray(self.heatmaps, np.float32)
+            hb = None if self.heatmap_boxes is None else np.asarray(self.heatmap_boxes, np.float32).reshape(-1, 4)
+            if hm.ndim != 4 or hm.shape[:2] != (n, NUM_KEYPOINTS) or hb is None or len(hb) != n:
+                raise ValueError(f"heatmaps must be (N, 17, h, w) with (N, 4) heatmap_boxes for N = {n}, got "
+                                 f"{hm.shape} and {None if hb is None else hb.shape}{where}")
+            self.heatmaps, self.heatmap_boxes = hm, hb
 
     def _repair_keypoints(self, kp: np.ndarray, where: str) -> np.ndarray:
         h, w = self.image_size
@@ -191,9 +204,10 @@ class Persons:
         idx = np.asarray(index)
         if idx.dtype == bool:
             idx = np.nonzero(idx)[0]
-        return Persons(self.boxes[idx], self.keypoints[idx], self.image_size, self.keypoint_kind,
-                       self.scores[idx], None if self.masks is None else self.masks[idx], self.ids[idx],
-                       self.source)
+        def pick(a):
+            return None if a is None else a[idx]
+        return Persons(self.boxes[idx], self.keypoints[idx], self.image_size, self.keypoint_kind, self.scores[idx],
+                       pick(self.masks), self.ids[idx], pick(self.heatmaps), pick(self.heatmap_boxes), self.source)
 
     @staticmethod
     def empty(image_size: tuple[int, int], keypoint_kind: KeypointKind = "visibility") -> "Persons":

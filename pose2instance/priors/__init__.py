@@ -10,10 +10,11 @@ from __future__ import annotations
 from .base import PriorEncoder
 from .euclidean import EuclideanPrior, keypoint_distances, limb_distances, skeleton_distance
 from .geodesic import GeodesicPrior, SuperpixelGraph, build_superpixel_graph, geodesic_distances
+from .gdt import HeatmapDistancePrior, generalized_distance_transform
 from .heatmap import GaussianHeatmapPrior
 from .skeleton import ConfidenceRule, person_scales
 
-PRIOR_NAMES = ("euclidean", "euclidean-keypoints", "euclidean-limbs", "geodesic", "heatmap")
+PRIOR_NAMES = ("euclidean", "euclidean-keypoints", "euclidean-limbs", "geodesic", "heatmap", "heatmap-gdt")
 
 
 def make_prior(name: str, **kwargs) -> PriorEncoder:
@@ -22,6 +23,8 @@ def make_prior(name: str, **kwargs) -> PriorEncoder:
         return GeodesicPrior(**kwargs)
     if name == "heatmap":
         return GaussianHeatmapPrior(**kwargs)
+    if name == "heatmap-gdt":
+        return HeatmapDistancePrior(**kwargs)
     if name.startswith("euclidean"):
         mode = name.partition("-")[2] or "skeleton"
         if mode in ("skeleton", "keypoints", "limbs"):
@@ -29,6 +32,7 @@ def make_prior(name: str, **kwargs) -> PriorEncoder:
     raise ValueError(f"unknown prior {name!r}; choose from {', '.join(PRIOR_NAMES)}")
 
 
-__all__ = ["PriorEncoder", "EuclideanPrior", "GeodesicPrior", "GaussianHeatmapPrior", "ConfidenceRule",
+__all__ = ["PriorEncoder", "EuclideanPrior", "GeodesicPrior", "GaussianHeatmapPrior", "HeatmapDistancePrior",
+           "generalized_distance_transform", "ConfidenceRule",
            "SuperpixelGraph", "build_superpixel_graph", "geodesic_distances", "skeleton_distance",
            "keypoint_distances", "limb_distances", "person_scales", "make_prior", "PRIOR_NAMES"]
