@@ -50,10 +50,10 @@ def test_single_limb_and_single_keypoint():
 
 
 def test_person_without_keypoints_falls_back_to_the_box():
-    p = one_person({}, box=[10, 20, 30, 40])
+    p = one_person({}, box=[10, 20, 30, 40])  # scale 20: the middle half [15, 25, 25, 35] at offset 5
     d = skeleton_distance(p)[0]
-    assert d[20:41, 10:31].max() == 0
-    assert d[30, 40] == pytest.approx(10) and d[50, 20] == pytest.approx(10)
+    assert d[25:36, 15:26].max() == pytest.approx(5)
+    assert d[30, 40] == pytest.approx(15 + 5) and d[50, 20] == pytest.approx(15 + 5)
     for name in ("euclidean", "geodesic", "heatmap"):
         aff = make_prior(name).affinity(p, np.zeros((60, 80, 3), np.uint8))
         assert np.isfinite(aff).all() and aff[0, 30, 20] == aff.max()

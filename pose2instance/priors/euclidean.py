@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 
 from ..structures import COCO_SKELETON, Persons
 from .base import PriorEncoder
-from .skeleton import (Canvas, ConfidenceRule, box_distance, limb_confidence, person_scales,
+from .skeleton import (Canvas, ConfidenceRule, fallback_distance, limb_confidence, person_scales,
                        reference_scale, skeleton_pixels)
 
 
@@ -23,8 +23,9 @@ def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule())
     """Distance (pixels) from each pixel centre to each person's skeleton, confidence offsets included.
 
     The skeleton is the limbs between usable keypoints plus the usable keypoints
-    themselves, rasterised at one-pixel resolution (distances are exact to within
-    half a pixel). A person with no usable keypoint gets the distance to its box.
+    themselves and the filled torso, rasterised at one-pixel resolution (distances
+    are exact to within half a pixel). A person with no usable keypoint gets
+    :func:`~pose2instance.priors.skeleton.fallback_distance`.
 
     Returns:
         ``(N, H, W)`` float32 pixels.
@@ -36,7 +37,7 @@ def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule())
     for i in range(len(persons)):
         used = conf[i] > 0
         if not used.any():
-            out[i] = box_distance(persons.boxes[i], (h, w))
+            out[i] = fallback_distance(persons.boxes[i], (h, w), scales[i], rule)
             continue
         canvas = Canvas.around((h, w), persons.keypoints[i, used, :2])
         best = None

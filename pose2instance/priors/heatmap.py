@@ -7,7 +7,7 @@ import numpy as np
 from ..structures import Persons
 from .base import PriorEncoder
 from .euclidean import keypoint_distances
-from .skeleton import ConfidenceRule, box_distance, person_scales
+from .skeleton import ConfidenceRule, fallback_distance, person_scales
 
 
 class GaussianHeatmapPrior(PriorEncoder):
@@ -16,7 +16,7 @@ class GaussianHeatmapPrior(PriorEncoder):
     ``encode`` gives ``(N, 17, H, W)`` heatmaps in ``[0, 1]`` weighted by the keypoint
     confidence ``c_k`` (0 for unused keypoints). ``affinity`` is the log of the
     strongest heatmap, ``max_k (log c_k - d_k^2 / (2 sigma^2))``; a person with no
-    usable keypoint uses its box, ``-d_box^2 / (2 sigma^2)``.
+    usable keypoint uses ``-d^2 / (2 sigma^2)`` with ``d`` = ``skeleton.fallback_distance``.
     """
 
     name = "heatmap"
@@ -39,8 +39,9 @@ class GaussianHeatmapPrior(PriorEncoder):
     def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         out = self._log_heatmaps(persons).max(axis=1) if len(persons) else \
             np.zeros((0, *persons.image_size), np.float32)
-        sigma = self.sigma_scale * person_scales(persons)
+        scales = person_scales(persons)
+        sigma = self.sigma_scale * scales
         for i in np.nonzero(~np.isfinite(out).any(axis=(1, 2)))[0]:
-            d = box_distance(persons.boxes[i], persons.image_size)
+            d = fallback_distance(persons.boxes[i], persons.image_size, scales[i], self.rule)
             out[i] = -d * d / (2 * sigma[i] ** 2)
         return out.astype(np.float32)

@@ -8,7 +8,8 @@ float32 person probability in ``[0, 1]``. Build one from a command-line spec wit
 * a path to a ``.npy`` / ``.png`` score map, or to a folder of them named after the images;
 * ``selfie`` - MediaPipe selfie segmentation (offline, ``pip install pose2instance[mediapipe]``);
 * ``blazepose`` - BlazePose's person mask, run on a crop around each box (same extra);
-* ``deeplab`` - torchvision DeepLabV3-ResNet50's person class (needs torch and its weights).
+* ``deeplab`` - torchvision DeepLabV3-ResNet50's person class (needs torch and torchvision's
+  cached weights), or ``deeplab:PATH`` with a local state dict.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ def make_scorer(spec: str) -> PersonScorer:
     if spec in ("selfie", "blazepose"):
         from .mediapipe import BlazePoseMaskScore, SelfieScore
         return SelfieScore() if spec == "selfie" else BlazePoseMaskScore()
-    if spec == "deeplab":
+    if spec == "deeplab" or spec.startswith("deeplab:"):
         from .deeplab import DeepLabScore
-        return DeepLabScore()
+        return DeepLabScore(spec.partition(":")[2] or "default")
     if Path(spec).exists():
         return FileScore(spec)
     raise ValueError(f"unknown person score {spec!r}: use one of {', '.join(SCORER_NAMES)} "
