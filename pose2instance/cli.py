@@ -14,6 +14,8 @@ from . import __version__
 from .pipeline import METHODS
 
 DEFAULT_SCORE = "blazepose"
+PRIORS = ("euclidean", "geodesic", "heatmap", "heatmap-gdt")
+ESTIMATOR_CHOICES = ("auto", "yolo", "blazepose")
 
 
 def _fusion_args(p: argparse.ArgumentParser) -> None:
@@ -35,14 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="masks for the people of one image",
-                         description="One mask per person of IMAGE from keypoints and a person score. Writes "
-                                     "<stem>_results.json (COCO results, RLE) and <stem>_overlay.png to --out.")
+                         description="One mask per person of IMAGE from keypoints and a person score. Without "
+                                     "--keypoints a pose estimator finds the people. Writes <stem>_results.json "
+                                     "(COCO results, RLE) and <stem>_overlay.png to --out.")
     seg.add_argument("image", type=Path)
-    seg.add_argument("--keypoints", type=Path, required=True,
-                     help="COCO annotation file or COCO keypoint results file (any pose estimator)")
-    seg.add_argument("--image-id", type=int, help="which image of the keypoints file (default: by file name, "
-                     "or the only one)")
-    seg.add_argument("--prior", choices=("euclidean", "geodesic", "heatmap"), default="geodesic")
+    seg.add_argument("--keypoints", type=Path,
+                     help="COCO annotation file or COCO keypoint results file (any pose estimator); "
+                          "default: estimate them with --estimator")
+    seg.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto",
+                     help="pose estimator when no --keypoints: yolo (AGPL extra) if installed, else blazepose")
+    seg.add_argument("--boxes", type=Path, help="person boxes for the estimator (COCO annotation or detection "
+                     "results file); default: the estimator detects people")
+    seg.add_argument("--image-id", type=int, help="which image of the keypoints/boxes file (default: by file "
+                     "name, or the only one)")
+    seg.add_argument("--prior", choices=PRIORS, default="geodesic")
     seg.add_argument("--score", default=None, help=f"person score: oracle, selfie, blazepose, deeplab, or a "
                      f".npy/.png map (default {DEFAULT_SCORE})")
     seg.add_argument("--out", type=Path, default=Path("pose2instance_out"))
@@ -57,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                     choices=METHODS, metavar="METHOD", help=f"from {', '.join(METHODS)}")
     ev.add_argument("--score", default="oracle", help="person score: oracle (default), selfie, blazepose, "
                     "deeplab, or a folder of <image stem>.npy/.png maps")
+    ev.add_argument("--keypoints", choices=("gt", "estimated"), default="gt",
+                    help="ground-truth keypoints and boxes (default), or estimated by --estimator")
+    ev.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto")
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
                     help="evaluate persons with keypoints (default) or all non-crowd persons")
     ev.add_argument("--baseline", default="oracle-box", choices=METHODS)
@@ -67,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run offline on the photo shipped with the package")
     demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}, or oracle when the "
                       "mediapipe extra is not installed)")
-    demo.add_argument("--prior", choices=("euclidean", "geodesic", "heatmap"), default="geodesic")
+    demo.add_argument("--prior", choices=PRIORS, default="geodesic")
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"))
     _fusion_args(demo)
     return parser
@@ -86,14 +97,13 @@ def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
         return make_scorer("oracle")
 
 
-def segment_image(image_path: Path, persons, image_id: int, scorer, prior: str, out: Path, fusion: dict) -> dict:
+def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, scorer, prior: str, out: Path,
+                  fusion: dict) -> dict:
     """Run one image end to end and write its results JSON and overlay; returns what was written."""
     from .coco import mask_to_rle
-    from .images import load_image
     from .pipeline import Pose2Instance
     from .visualize import draw_overlay, save_png
 
-    image = load_image(image_path)
     t0 = time.perf_counter()
     score = scorer(image, persons, image_path)
     t1 = time.perf_counter()
@@ -116,14 +126,36 @@ def segment_image(image_path: Path, persons, image_id: int, scorer, prior: str, 
             "timing_ms": {"score": 1e3 * (t1 - t0), "prior+fusion": 1e3 * (t2 - t1)}}
 
 
+def _estimator(name: str):
+    """The pose estimator for ``name``; ``auto`` is YOLO when its (AGPL) extra is installed, else BlazePose."""
+    from .estimators import make_estimator
+    if name != "auto":
+        return make_estimator(name)
+    try:
+        return make_estimator("yolo")
+    except ImportError:
+        return make_estimator("blazepose")
+
+
 def cmd_segment(args) -> int:
-    from .coco import load_people_for_image
+    from .coco import load_boxes_for_image, load_people_for_image
     from .images import load_image
 
-    size = load_image(args.image).shape[:2]
-    persons, image_id = load_people_for_image(args.keypoints, args.image, size, args.image_id)
+    image = load_image(args.image)
+    size = image.shape[:2]
+    if args.keypoints is not None:
+        if args.boxes is not None:
+            raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
+        persons, image_id = load_people_for_image(args.keypoints, args.image, size, args.image_id)
+    else:
+        estimator = _estimator(args.estimator)
+        boxes = None if args.boxes is None else load_boxes_for_image(args.boxes, args.image, size, args.image_id)
+        t = time.perf_counter()
+        persons = estimator(image, boxes)
+        print(f"{estimator.name}: {len(persons)} people in {1e3 * (time.perf_counter() - t):.0f} ms")
+        image_id = args.image_id if args.image_id is not None else 0
     scorer = _default_scorer(args.score, allow_oracle_fallback=False)
-    done = segment_image(args.image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
+    done = segment_image(args.image, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
     print(f"{len(persons)} people, person score: {scorer.name}, prior: {args.prior} "
           f"({done['timing_ms']['score']:.0f} ms score, {done['timing_ms']['prior+fusion']:.0f} ms prior+fusion)")
     print(f"wrote {done['results']}\nwrote {done['overlay']}")
@@ -136,9 +168,11 @@ def cmd_evaluate(args) -> int:
 
     dataset = CocoPersons(args.annotations, args.images)
     scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    estimator = _estimator(args.estimator) if args.keypoints == "estimated" else None
     ids = dataset.image_ids[: args.limit] if args.limit else None
     method_kwargs = _fusion_kwargs(args)
-    report = evaluate_dataset(dataset, args.methods, scorer, args.out, args.subset, args.baseline, ids, method_kwargs)
+    report = evaluate_dataset(dataset, args.methods, scorer, args.out, args.subset, args.baseline, ids, method_kwargs,
+                              estimator=estimator)
     print(format_tables(report))
     print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
     for f in report["failed"]:
@@ -159,8 +193,8 @@ def cmd_demo(args) -> int:
     image_id = 790
     persons = dataset.persons(image_id)
     scorer = _default_scorer(args.score, allow_oracle_fallback=True)
-    done = segment_image(dataset.image_path(image_id), persons, image_id, scorer, args.prior, args.out,
-                         _fusion_kwargs(args))
+    done = segment_image(dataset.image_path(image_id), dataset.load_image(image_id), persons, image_id, scorer,
+                         args.prior, args.out, _fusion_kwargs(args))
     ious = paired_iou(done["masks"], persons.masks)
     baseline = paired_iou(oracle_box_masks(persons, done["score"]), persons.masks)
     print(f"COCO image 790 (CC BY 2.0, see {assets / '000000000790.json'} for attribution): "

@@ -322,3 +322,37 @@ def load_people_for_image(keypoints_file: str | Path, image_path: str | Path, im
         raise CocoFormatError(f"{keypoints_file}: no result has image_id {image_id} (it has {ids[:10]})")
     people = load_keypoint_results(keypoints_file, {image_id: tuple(image_size)}, unknown_images="ignore")
     return people.get(image_id, Persons.empty(image_size, "score")), image_id
+
+
+def load_boxes_for_image(boxes_file: str | Path, image_path: str | Path, image_size: tuple[int, int],
+                         image_id: int | None = None) -> np.ndarray:
+    """Person boxes of one image, ``(M, 4)`` float32 XYXY, from a COCO annotation or detection results file.
+
+    A results file is a JSON list of ``{"image_id", "bbox": [x, y, w, h], ...}`` (only
+    ``category_id`` 1 or absent is used); the image is picked as in
+    :func:`load_people_for_image`. Crowd annotations are skipped.
+    """
+    boxes_file = Path(boxes_file)
+    data = read_json(boxes_file)
+    if isinstance(data, Mapping) and "annotations" in data:
+        return load_people_for_image(boxes_file, image_path, image_size, image_id)[0].boxes
+    if not isinstance(data, list):
+        raise CocoFormatError(f"{boxes_file}: neither a COCO annotation file nor a detection results list")
+    for i, r in enumerate(data):
+        _require(r, ("image_id", "bbox"), f"{boxes_file}: [{i}]")
+    ids = sorted({int(r["image_id"]) for r in data})
+    if image_id is None:
+        if len(ids) != 1:
+            raise CocoFormatError(f"{boxes_file}: boxes for {len(ids)} images {ids[:5]}...; pass --image-id")
+        image_id = ids[0]
+    boxes = []
+    for i, r in enumerate(data):
+        if int(r["image_id"]) != image_id or int(r.get("category_id", 1)) != 1:
+            continue
+        b = np.asarray(r["bbox"], np.float64)
+        if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= 0 or b[3] <= 0:
+            raise CocoFormatError(f"{boxes_file}: [{i}]: 'bbox' must be [x, y, w, h] with w, h > 0, got {r['bbox']}")
+        boxes.append(b)
+    if not boxes:
+        raise CocoFormatError(f"{boxes_file}: no person box for image_id {image_id}")
+    return xywh_to_xyxy(np.array(boxes))

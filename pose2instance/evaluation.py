@@ -1,14 +1,19 @@
 """Metrics: per-instance IoU, accuracy at IoU thresholds, COCO segmentation AP, report tables.
 
 Protocol (``DESIGN.md`` section 5). Ground truth is the non-crowd persons;
-crowd regions are ignored as COCOeval ignores them. With oracle keypoints every
-prediction belongs to one ground-truth person, so the per-instance IoU is
-``IoU(prediction_i, ground_truth_i)`` in full image coordinates; the persons
-evaluated are those with at least one labelled keypoint (``subset="keypoints"``,
-the paper's data) or all non-crowd persons (``subset="all"``). COCO AP uses
-pycocotools with one prediction per evaluated person at score 1, no ``bbox`` in
-the results (size ranges then use the mask area), and the persons outside the
-subset marked as crowd (ignored).
+crowd regions are ignored as COCOeval ignores them. The persons evaluated are
+those with at least one labelled keypoint (``subset="keypoints"``, the paper's
+data) or all non-crowd persons (``subset="all"``); the others are marked as crowd
+(ignored) for COCO AP. Results carry no ``bbox`` (size ranges then use the mask area).
+
+* Oracle keypoints (:meth:`InstanceEvaluator.process`): prediction ``i`` belongs to
+  ground-truth person ``i``; the per-instance IoU is ``IoU(prediction_i, gt_i)`` in
+  full image coordinates and every prediction has score 1.
+* Estimated keypoints (:meth:`InstanceEvaluator.process_detections`): predictions
+  carry the estimator's person scores and pycocotools matches them to the ground
+  truth (real detection-style AP); the per-instance IoU of a ground-truth person is
+  its IoU with the best-overlapping prediction (0 if none), so accuracy at ``t`` is
+  the recall at mask IoU ``t``.
 """
 
 from __future__ import annotations
@@ -123,6 +128,37 @@ class InstanceEvaluator:
         for i in np.nonzero(in_subset)[0]:
             self.results.append({"image_id": int(image_id), "category_id": 1,
                                  "segmentation": mask_to_rle(pred_masks[i]), "score": float(scores[i])})
+        self.evaluated_ids.update(int(x) for x in np.asarray(gt_ids)[in_subset])
+        self.image_ids.append(int(image_id))
+        return ious
+
+    def process_detections(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,
+                           pred_masks: np.ndarray, pred_scores: np.ndarray) -> np.ndarray:
+        """Add one image whose predictions are not paired with ground truth (estimated keypoints).
+
+        Args:
+            gt_masks: ``(N, H, W)`` bool ground-truth masks of the non-crowd persons.
+            gt_ids: ``(N,)`` their annotation ids.
+            in_subset: ``(N,)`` bool, persons that are evaluated.
+            pred_masks: ``(M, H, W)`` bool predicted masks.
+            pred_scores: ``(M,)`` person confidences (used for ranking by COCOeval).
+
+        Returns:
+            ``(n,)`` best-match IoU of each evaluated ground-truth person.
+        """
+        in_subset = np.asarray(in_subset, bool)
+        gt = np.asarray(gt_masks, bool)[in_subset].reshape(in_subset.sum(), -1)
+        pred = np.asarray(pred_masks, bool).reshape(len(pred_masks), -1)
+        if len(pred) and len(gt):
+            inter = gt.astype(np.float32) @ pred.T.astype(np.float32)
+            union = gt.sum(1)[:, None] + pred.sum(1)[None, :] - inter
+            ious = (inter / np.maximum(union, 1)).max(1)
+        else:
+            ious = np.zeros(len(gt))
+        self.ious.extend(ious.tolist())
+        for m, sc in zip(pred_masks, np.asarray(pred_scores, float)):
+            self.results.append({"image_id": int(image_id), "category_id": 1, "segmentation": mask_to_rle(m),
+                                 "score": float(sc)})
         self.evaluated_ids.update(int(x) for x in np.asarray(gt_ids)[in_subset])
         self.image_ids.append(int(image_id))
         return ious

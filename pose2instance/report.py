@@ -34,10 +34,21 @@ ACC_COLUMNS = [f"acc@{t:g}" for t in IOU_THRESHOLDS]
 TABLE_COLUMNS = ["count", "mean_iou", *ACC_COLUMNS, "AP", "AP50", "AP75"]
 
 
+#: In the estimated-keypoint setting the box baselines use the estimator's boxes.
+ESTIMATED_NAMES = {"box": "det-box", "oracle-box": "det-box-score", "oracle-box-nearest": "det-box-score-nearest"}
+
+
 def evaluate_dataset(dataset: CocoPersons, methods: list[str], scorer: PersonScorer, out_dir: str | Path | None = None,
                      subset: str = "keypoints", baseline: str = "oracle-box", image_ids: list[int] | None = None,
-                     method_kwargs: dict | None = None, progress: bool = True) -> dict:
+                     method_kwargs: dict | None = None, progress: bool = True, estimator=None) -> dict:
     """Evaluate ``methods`` on ``dataset`` with person scores from ``scorer``.
+
+    With ``estimator=None`` the people are the ground truth (oracle keypoints and
+    boxes, one prediction per person at score 1). With a
+    :class:`~pose2instance.estimators.PoseEstimator` they are what it finds in each
+    image (boxes, keypoints and person scores), the predictions are matched to the
+    ground truth by pycocotools, and the box baselines use the detected boxes
+    (reported as ``det-box``, ``det-box-score``, ``det-box-score-nearest``).
 
     Args:
         dataset: ground truth (non-crowd persons with masks, their boxes and keypoints).
@@ -49,10 +60,12 @@ def evaluate_dataset(dataset: CocoPersons, methods: list[str], scorer: PersonSco
         image_ids: restrict to these images (default: all).
         method_kwargs: extra ``Pose2Instance`` arguments for the prior methods.
         progress: show a progress bar.
+        estimator: where the people come from (default: the ground truth).
 
     Returns:
         ``{"methods": {name: metrics}, "relative": {name: {metric: gain}}, "timing_s": {...},
-        "failed": [{"image_id", "error"}], "images": n, "score": scorer.name, "subset": subset}``.
+        "failed": [{"image_id", "error"}], "images": n, "score": scorer.name, "subset": subset,
+        "keypoints": "ground truth" or the estimator's name}``.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -68,15 +81,20 @@ def evaluate_dataset(dataset: CocoPersons, methods: list[str], scorer: PersonSco
     for image_id in tqdm(ids, desc=f"evaluate ({scorer.name} score)", disable=not progress, unit="img"):
         try:
             t = time.perf_counter()
-            persons = dataset.persons(image_id)
+            gt = dataset.persons(image_id)
             image = dataset.load_image(image_id)
             timing["load"] += time.perf_counter() - t
-            if not len(persons):
+            if not len(gt):
                 continue
+            persons = gt
+            if estimator is not None:
+                t = time.perf_counter()
+                persons = estimator(image)
+                timing["keypoints"] += time.perf_counter() - t
             t = time.perf_counter()
-            score = scorer(image, persons, dataset.image_path(image_id))
+            score = scorer(image, gt if scorer.needs_masks else persons, dataset.image_path(image_id))
             timing["score"] += time.perf_counter() - t
-            in_subset = (persons.keypoints[..., 2] > 0).any(1) if subset == "keypoints" else np.ones(len(persons), bool)
+            in_subset = (gt.keypoints[..., 2] > 0).any(1) if subset == "keypoints" else np.ones(len(gt), bool)
             predictions = {}
             for m in methods:
                 t = time.perf_counter()
@@ -89,23 +107,31 @@ def evaluate_dataset(dataset: CocoPersons, methods: list[str], scorer: PersonSco
             tqdm.write(f"image {image_id} failed and is skipped: {type(e).__name__}: {e}")
             continue
         for m in methods:
-            evaluators[m].process(image_id, persons.masks, persons.ids, in_subset, predictions[m])
+            if estimator is None:
+                evaluators[m].process(image_id, gt.masks, gt.ids, in_subset, predictions[m])
+            else:
+                evaluators[m].process_detections(image_id, gt.masks, gt.ids, in_subset, predictions[m], persons.scores)
         done += 1
+    names = {m: ESTIMATED_NAMES.get(m, m) if estimator is not None else m for m in methods}
     report = {"score": scorer.name, "subset": subset, "images": done, "failed": failed,
-              "methods": {m: ev.evaluate() for m, ev in evaluators.items()},
+              "keypoints": "ground truth" if estimator is None else estimator.name,
+              "methods": {names[m]: ev.evaluate() for m, ev in evaluators.items()},
               "timing_s": {k: round(v, 3) for k, v in timing.items()}}
-    if baseline in report["methods"]:
-        base = report["methods"][baseline]
-        report["relative"] = {m: relative_improvement(v, base, ["mean_iou", *ACC_COLUMNS, *AP_NAMES[:3]])
-                              for m, v in report["methods"].items() if m != baseline}
+    if baseline in names:
+        base = report["methods"][names[baseline]]
+        report["relative"] = {n: relative_improvement(v, base, ["mean_iou", *ACC_COLUMNS, *AP_NAMES[:3]])
+                              for n, v in report["methods"].items() if n != names[baseline]}
     if out_dir is not None:
-        write_report(report, evaluators, Path(out_dir), dataset.path.name)
+        write_report(report, {names[m]: ev for m, ev in evaluators.items()}, Path(out_dir), dataset.path.name)
     return report
 
 
 def format_tables(report: dict) -> str:
     """The report's markdown: absolute numbers, then relative gains over the baseline."""
-    title = (f"{report['images']} images, {report['subset']} persons, person score: {report['score']}"
+    kp = report.get("keypoints", "ground truth")
+    setting = "ground-truth keypoints and boxes" if kp == "ground truth" else \
+        f"ESTIMATED keypoints and boxes ({kp}; IoU = best match per ground-truth person, AP with person scores)"
+    title = (f"{report['images']} images, {report['subset']} persons, {setting}, person score: {report['score']}"
              + (f", {len(report['failed'])} image(s) failed" if report["failed"] else ""))
     text = f"**{title}**\n\n" + markdown_table(report["methods"], TABLE_COLUMNS)
     if report.get("relative"):
@@ -122,5 +148,6 @@ def write_report(report: dict, evaluators: dict[str, InstanceEvaluator], out_dir
         (out_dir / f"results_{m}.json").write_text(json.dumps(ev.results))
     acc = {m: {t: v[f"acc@{t:g}"] for t in IOU_THRESHOLDS} for m, v in report["methods"].items()}
     plot_accuracy_curves(acc, out_dir / "accuracy.png",
-                         f"{dataset_name}: {report['subset']} persons, {report['score']} score")
+                         f"{dataset_name}: {report['subset']} persons, keypoints: {report['keypoints']}, "
+                         f"{report['score']} score")
     (out_dir / "table.md").write_text(format_tables(report))

@@ -58,6 +58,18 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     return b
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every pair of XYXY boxes: ``(M, 4)`` x ``(K, 4)`` -> ``(M, K)`` float64."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
 def boxes_from_keypoints(keypoints: np.ndarray, usable: np.ndarray, image_size: tuple[int, int],
                          margin: float = 0.15) -> np.ndarray:
     """Boxes around the usable keypoints of each person, grown by ``margin``.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .base import FileScore, OracleScore, PersonScorer, read_score_map
 
-SCORER_NAMES = ("oracle", "selfie", "blazepose", "deeplab")
+SCORER_NAMES = ("oracle", "selfie", "blazepose", "deeplab", "learned")
 
 
 def make_scorer(spec: str) -> PersonScorer:
@@ -31,6 +31,12 @@ def make_scorer(spec: str) -> PersonScorer:
     if spec == "deeplab" or spec.startswith("deeplab:"):
         from .deeplab import DeepLabScore
         return DeepLabScore(spec.partition(":")[2] or "default")
+    if spec == "learned" or spec.startswith("learned:"):
+        try:
+            from .learned import LearnedScore
+        except ImportError as e:
+            raise ImportError(f"the learned person score needs torch: pip install \"pose2instance[torch]\" ({e})") from e
+        return LearnedScore(spec.partition(":")[2] or None)
     if Path(spec).exists():
         return FileScore(spec)
     raise ValueError(f"unknown person score {spec!r}: use one of {', '.join(SCORER_NAMES)} "

@@ -67,7 +67,7 @@ class DeepLabScore(PersonScorer):
     def __call__(self, image, persons, image_path=None):
         torch = self.torch
         h, w = image.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255)
+        x = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div(255)
         x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
         scale = self.resize / min(h, w)
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
