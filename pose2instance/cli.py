@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(COCO results, RLE) and <stem>_overlay.png to --out.")
     seg.add_argument("image", type=Path)
     seg.add_argument("--keypoints", type=Path,
-                     help="COCO annotation file or COCO keypoint results file (any pose estimator); "
-                          "default: estimate them with --estimator")
+                     help="COCO annotation or keypoint results file (any pose estimator), OpenPose JSON "
+                          "(BODY_25/COCO-18) or MediaPipe landmarks JSON; default: estimate them with --estimator")
     seg.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto",
                      help="pose estimator when no --keypoints: yolo (AGPL extra) if installed, else blazepose")
     seg.add_argument("--boxes", type=Path, help="person boxes for the estimator (COCO annotation or detection "
@@ -138,7 +138,8 @@ def _estimator(name: str):
 
 
 def cmd_segment(args) -> int:
-    from .coco import load_boxes_for_image, load_people_for_image
+    from .coco import load_boxes_for_image
+    from .keypoint_files import load_people_for_image
     from .images import load_image
 
     image = load_image(args.image)

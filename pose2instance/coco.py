@@ -286,55 +286,18 @@ def load_keypoint_results(path: str | Path, image_sizes: Mapping[int, tuple[int,
     return out
 
 
-def load_people_for_image(keypoints_file: str | Path, image_path: str | Path, image_size: tuple[int, int],
-                          image_id: int | None = None) -> tuple[Persons, int]:
-    """The people of one image from a COCO annotation file or a keypoint results file.
-
-    The image is found by ``image_id`` if given; otherwise, in an annotation file,
-    by its file name, and in a results file by being the only ``image_id`` present.
-
-    Returns:
-        ``(persons, image_id)``: ground-truth persons (with masks) from an annotation
-        file, estimated persons (scores) from a results file.
-    """
-    keypoints_file = Path(keypoints_file)
-    data = read_json(keypoints_file)
-    if isinstance(data, Mapping) and "annotations" in data:
-        ds = CocoPersons(keypoints_file)
-        if image_id is None:
-            image_id = ds.find_image(Path(image_path).name)
-            if image_id is None:
-                raise CocoFormatError(f"{keypoints_file}: no image named {Path(image_path).name}; pass --image-id")
-        if image_id not in ds.images:
-            raise CocoFormatError(f"{keypoints_file}: image_id {image_id} is not in 'images'")
-        if ds.image_size(image_id) != tuple(image_size):
-            raise CocoFormatError(f"{image_path} is {image_size[1]}x{image_size[0]} but {keypoints_file} says "
-                                  f"image {image_id} is {ds.image_size(image_id)[1]}x{ds.image_size(image_id)[0]}")
-        return ds.persons(image_id), image_id
-    if not isinstance(data, list):
-        raise CocoFormatError(f"{keypoints_file}: neither a COCO annotation file nor a keypoint results list")
-    ids = sorted({int(r["image_id"]) for r in data if isinstance(r, Mapping) and "image_id" in r})
-    if image_id is None:
-        if len(ids) != 1:
-            raise CocoFormatError(f"{keypoints_file}: results for {len(ids)} images {ids[:5]}...; pass --image-id")
-        image_id = ids[0]
-    if image_id not in ids:
-        raise CocoFormatError(f"{keypoints_file}: no result has image_id {image_id} (it has {ids[:10]})")
-    people = load_keypoint_results(keypoints_file, {image_id: tuple(image_size)}, unknown_images="ignore")
-    return people.get(image_id, Persons.empty(image_size, "score")), image_id
-
-
 def load_boxes_for_image(boxes_file: str | Path, image_path: str | Path, image_size: tuple[int, int],
                          image_id: int | None = None) -> np.ndarray:
     """Person boxes of one image, ``(M, 4)`` float32 XYXY, from a COCO annotation or detection results file.
 
     A results file is a JSON list of ``{"image_id", "bbox": [x, y, w, h], ...}`` (only
-    ``category_id`` 1 or absent is used); the image is picked as in
-    :func:`load_people_for_image`. Crowd annotations are skipped.
+    ``category_id`` 1 or absent is used); the image is picked by ``image_id``, or
+    is the only one in the file. Crowd annotations are skipped.
     """
     boxes_file = Path(boxes_file)
     data = read_json(boxes_file)
     if isinstance(data, Mapping) and "annotations" in data:
+        from .keypoint_files import load_people_for_image
         return load_people_for_image(boxes_file, image_path, image_size, image_id)[0].boxes
     if not isinstance(data, list):
         raise CocoFormatError(f"{boxes_file}: neither a COCO annotation file nor a detection results list")
