@@ -35,10 +35,11 @@ AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 def paired_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """IoU of ``pred[i]`` with ``gt[i]``: ``(N, H, W)`` bool each -> ``(N,)`` float64 (1 where both are empty)."""
-    pred = np.asarray(pred, bool).reshape(len(pred), -1)
-    gt = np.asarray(gt, bool).reshape(len(gt), -1)
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
     if pred.shape != gt.shape:
         raise ValueError(f"prediction masks {pred.shape} and ground truth {gt.shape} differ in shape")
+    pixels = int(np.prod(pred.shape[1:]))
+    pred, gt = pred.reshape(len(pred), pixels), gt.reshape(len(gt), pixels)
     inter = (pred & gt).sum(1)
     union = (pred | gt).sum(1)
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
@@ -147,8 +148,10 @@ class InstanceEvaluator:
             ``(n,)`` best-match IoU of each evaluated ground-truth person.
         """
         in_subset = np.asarray(in_subset, bool)
-        gt = np.asarray(gt_masks, bool)[in_subset].reshape(in_subset.sum(), -1)
-        pred = np.asarray(pred_masks, bool).reshape(len(pred_masks), -1)
+        gt_masks = np.asarray(gt_masks, bool)
+        pixels = int(np.prod(gt_masks.shape[1:]))
+        gt = gt_masks[in_subset].reshape(int(in_subset.sum()), pixels)
+        pred = np.asarray(pred_masks, bool).reshape(len(pred_masks), pixels)
         if len(pred) and len(gt):
             inter = gt.astype(np.float32) @ pred.T.astype(np.float32)
             union = gt.sum(1)[:, None] + pred.sum(1)[None, :] - inter
