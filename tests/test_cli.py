@@ -117,3 +117,35 @@ def test_demo_runs_offline_with_the_oracle_score(tmp_path, capsys):
     ious = np.array([float(r[2]) for r in rows])
     assert ious.mean() > 0.95
     assert (tmp_path / "000000000790_overlay.png").is_file()
+
+
+def test_segment_without_keypoints_estimates_the_people(tmp_path, capsys, coco_dev):
+    pytest.importorskip("ai_edge_litert")
+    gt = coco_dev.persons(790)
+    # given boxes (from the annotation file), BlazePose keypoints and heatmaps, heatmap prior
+    assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--boxes", str(COCO_DEV), "--score", "oracle",
+                 "--prior", "heatmap-gdt", "--out", str(tmp_path)]) != 0  # oracle needs masks: clear error
+    assert "oracle person score needs ground-truth masks" in capsys.readouterr().err
+    assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--boxes", str(COCO_DEV),
+                 "--prior", "heatmap-gdt", "--out", str(tmp_path)]) == 0
+    assert "blazepose: 4 people" in capsys.readouterr().out
+    results = json.loads((tmp_path / "000000000790_results.json").read_text())
+    masks = np.stack([rle_to_mask(r["segmentation"]) for r in results])
+    assert len(results) == 4 and paired_iou(masks, gt.masks).mean() > 0.5
+    # no boxes: the estimator detects people itself
+    assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--out", str(tmp_path / "det")]) == 0
+    results = json.loads((tmp_path / "det" / "000000000790_results.json").read_text())
+    assert len(results) >= 3 and all(0 < r["score"] <= 1 for r in results)
+
+
+def test_evaluate_with_estimated_keypoints(tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--keypoints", "estimated", "--estimator", "blazepose",
+                 "--score", "oracle", "--methods", "oracle-box", "euclidean", "--limit", "4",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ESTIMATED keypoints and boxes (blazepose" in out and "| det-box-score |" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["keypoints"] == "blazepose" and set(metrics["methods"]) == {"det-box-score", "euclidean"}
+    results = json.loads((tmp_path / "results_euclidean.json").read_text())
+    assert len({r["score"] for r in results}) > 1  # the estimator's person scores, not 1

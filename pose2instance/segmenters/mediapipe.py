@@ -270,7 +270,12 @@ class BlazePoseLandmarker:
 
     def run(self, image: np.ndarray, box: np.ndarray) -> PoseCropOutput:
         """Run on the crop around an XYXY ``box`` of an ``(H, W, 3)`` uint8 RGB image."""
-        crop = SquareCrop.around(box, self.margin, POSE_INPUT_SIZE)
+        return self.run_crop(image, SquareCrop.around(box, self.margin, POSE_INPUT_SIZE))
+
+    def run_crop(self, image: np.ndarray, crop: SquareCrop) -> PoseCropOutput:
+        """Run on a given square ``crop`` (of size :data:`POSE_INPUT_SIZE`) of an ``(H, W, 3)`` uint8 RGB image."""
+        if crop.size != POSE_INPUT_SIZE:
+            raise ValueError(f"the landmark model needs {POSE_INPUT_SIZE}-pixel crops, got size {crop.size}")
         out = self.model(crop.extract(image))
         p = self._positions
         return PoseCropOutput(
