@@ -25,8 +25,8 @@ class Pose2Instance:
         box_weight: weight of the box term added to every person's affinity: minus
             the distance to the person's box in reference scales. 0 ignores the boxes;
             the default 100 makes the box almost a hard limit. Measured on the COCO dev
-            images with the oracle score (mean IoU, Euclidean prior): 0.834 without the
-            box term, 0.903 at 10, 0.911 at 100.
+            images with the oracle score (mean IoU, Euclidean prior): 0.846 without the
+            box term, 0.907 at 10, 0.915 at 100.
         max_distance: optional background cut-off (affinity units).
         **prior_kwargs: passed to :func:`make_prior` when ``prior`` is a name.
 
