@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from .coco import CocoPersons, segmentation_to_mask
-from .structures import COCO_FLIP_INDEX, NUM_KEYPOINTS, Persons
+from .structures import COCO_FLIP_INDEX, Persons
 
 HEATMAP_STRIDE = 4
 

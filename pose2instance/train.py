@@ -13,8 +13,10 @@ What it does (one optimizer step = one batch per process):
   process ``r`` of ``W`` with batch ``b`` sees exactly the samples a single process with
   batch ``W * b`` sees, and the per-sample random augmentation does not depend on ``W``;
 * loss: per-sample mean of the pixel BCE of the mask logits over valid pixels, plus
-  ``--keypoint-weight`` times the per-sample mean BCE of the heatmap logits over the
-  labelled keypoints (multitask / cascade), averaged over the batch. Every model uses
+  ``--keypoint-weight`` times the heatmap loss (multitask / cascade): per labelled
+  keypoint, the BCE of the heatmap logits summed over the map and divided by the mass of
+  its Gaussian target (at least 1), averaged over the person's labelled keypoints; all
+  averaged over the batch. Every model uses
   GroupNorm (or frozen BatchNorm), so a DDP run matches a single-process run with the
   same global batch up to floating-point summation order;
 * optimiser AdamW (or SGD with momentum), linear warm-up then cosine (or step) decay,
@@ -54,7 +56,7 @@ from tqdm import tqdm
 
 from .data import PersonCropDataset, coco_sources, split_image_ids
 from .models.networks import (VARIANTS, CheckpointError, ModelConfig, PersonNet, _read_tensors, atomic_save_tensors,
-                              atomic_write_text, load_state_checked, model_state, save_model)
+                              atomic_write_text, load_state_checked, save_model)
 
 METRIC_FIELDS = ["step", "epoch", "loss", "loss_mask", "loss_kp", "lr", "grad_norm", "crops_per_s", "seconds"]
 VAL_FIELDS = ["step", "val_loss", "val_crop_iou"]
@@ -107,7 +109,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     r = p.add_argument_group("run")
     r.add_argument("--out", type=Path, default=Path("runs/train"))
-    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                   "(same options; a larger --steps extends it, with the schedule computed for the new total)")
     r.add_argument("--overwrite", action="store_true", help="start over even if --out holds a run")
     r.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     r.add_argument("--keep-checkpoints", type=int, default=2)
@@ -193,8 +196,11 @@ def compute_losses(out: dict, batch: dict, keypoint_weight: float) -> tuple[torc
     parts = {"loss_mask": loss_mask.detach(), "loss_kp": torch.zeros((), device=logits.device)}
     if "heatmaps" in out:
         w = batch["kp_weight"]
-        heat = F.binary_cross_entropy_with_logits(out["heatmaps"].float(), batch["heatmaps"], reduction="none")
-        per_kp = heat.mean((2, 3))
+        target = batch["heatmaps"]
+        heat = F.binary_cross_entropy_with_logits(out["heatmaps"].float(), target, reduction="none")
+        # Summed over the map and divided by the Gaussian's mass (about 2 pi sigma^2 cells), not averaged
+        # over all cells: averaged, the few positive cells are drowned and the head learns nothing.
+        per_kp = heat.sum((2, 3)) / target.sum((2, 3)).clamp(min=1.0)
         loss_kp = ((per_kp * w).sum(1) / w.sum(1).clamp(min=1.0)).mean()
         loss = loss + keypoint_weight * loss_kp
         parts["loss_kp"] = loss_kp.detach()
@@ -494,7 +500,7 @@ def _train(args, env: Dist) -> int:
             scheduler.step()
             step += 1
             batch_in_epoch += 1
-            loss_v, mask_v, kp_v = env.mean([float(loss), float(parts["loss_mask"]), float(parts["loss_kp"])])
+            loss_v, mask_v, kp_v = env.mean([float(loss.detach()), float(parts["loss_mask"]), float(parts["loss_kp"])])
             now = time.perf_counter()
             row = {"step": step, "epoch": epoch, "loss": loss_v, "loss_mask": mask_v, "loss_kp": kp_v, "lr": lr,
                    "grad_norm": float(grad_norm), "crops_per_s": len(batch["input"]) * env.world / max(now - t_last, 1e-9),

@@ -133,6 +133,7 @@ class PersonNet(nn.Module):
         self.mask_head = DecoderHead(low, out, 1)
         if config.has_keypoint_head:
             self.keypoint_head = DecoderHead(low, out, NUM_KEYPOINTS)
+            nn.init.constant_(self.keypoint_head.classifier.bias, -4.0)  # start near "no keypoint here" (p = 0.018)
         if config.variant == "cascade":
             self.shape_head = ShapeHead(NUM_KEYPOINTS)
             self.combiner = LogitCombiner()
