@@ -75,9 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"))
     _fusion_args(ev)
 
+    sub.add_parser("train", help="train a person-crop network (needs torch; torchrun for many GPUs)",
+                   description="see `pose2instance train --help`", add_help=False)
+
     demo = sub.add_parser("demo", help="run offline on the photo shipped with the package")
-    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}, or oracle when the "
-                      "mediapipe extra is not installed)")
+    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; without the mediapipe "
+                      "extra the shipped learned model, without torch either the oracle)")
     demo.add_argument("--prior", choices=PRIORS, default="geodesic")
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"))
     _fusion_args(demo)
@@ -93,8 +96,14 @@ def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
     except ImportError as e:
         if not allow_oracle_fallback:
             raise
-        print(f"note: {e}\n      using the oracle person score (ground-truth masks) instead", file=sys.stderr)
-        return make_scorer("oracle")
+        for fallback, what in (("learned", "the shipped learned model"), ("oracle", "the ground-truth masks")):
+            try:
+                scorer = make_scorer(fallback)
+            except ImportError:
+                continue
+            print(f"note: {e}\n      using {what} as the person score instead", file=sys.stderr)
+            return scorer
+        raise
 
 
 def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, scorer, prior: str, out: Path,
@@ -209,6 +218,14 @@ def cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # its options live with the torch code, imported only here
+        try:
+            from .train import main as train_main
+        except ImportError as e:
+            print(f'pose2instance train: error: {e}; pip install "pose2instance[torch]"', file=sys.stderr)
+            return 2
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
     try:

@@ -149,3 +149,21 @@ def test_evaluate_with_estimated_keypoints(tmp_path, capsys):
     assert metrics["keypoints"] == "blazepose" and set(metrics["methods"]) == {"det-box-score", "euclidean"}
     results = json.loads((tmp_path / "results_euclidean.json").read_text())
     assert len({r["score"] for r in results}) > 1  # the estimator's person scores, not 1
+
+
+def test_training_free_path_never_imports_torch(tmp_path):
+    """segment with the oracle score and the geodesic prior runs without importing torch."""
+    import subprocess
+    import sys
+    code = ("import sys; from pose2instance.cli import main; "
+            f"rc = main(['segment', {str(IMAGE)!r}, '--keypoints', {str(COCO_DEV)!r}, '--score', 'oracle', "
+            f"'--out', {str(tmp_path)!r}]); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_train_subcommand_is_listed_and_delegates(capsys):
+    pytest.importorskip("torch")
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0 and "--resume" in capsys.readouterr().out
