@@ -15,6 +15,14 @@ OCHUMAN = DATA / "ochuman" / "annotations" / "ochuman_dev.json"
 DEMO_IMAGE_ID = 790  # licence 4 (CC BY 2.0): four people around a table
 
 
+def skip_without_mediapipe() -> None:
+    """Skip the calling test module when the LiteRT interpreter or the MediaPipe model files are missing."""
+    import importlib.util
+    pytest.importorskip("ai_edge_litert")
+    if importlib.util.find_spec("mediapipe") is None:
+        pytest.skip("the mediapipe wheel (its .tflite files) is not installed", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def coco_dev():
     from pose2instance.coco import CocoPersons

@@ -23,6 +23,7 @@ def test_random_weights_give_a_valid_score(random_deeplab, demo):
     assert 0 <= score.min() and score.max() <= 1 and score.std() > 0
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_local_weight_files_load_without_pickle(random_deeplab, demo, tmp_path):
     from safetensors.torch import save_file
     image, persons = demo

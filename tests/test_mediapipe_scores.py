@@ -5,14 +5,12 @@ Thresholds are the values measured on COCO 790 (four people around a table) minu
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-pytest.importorskip("ai_edge_litert")
-if importlib.util.find_spec("mediapipe") is None:
-    pytest.skip("the mediapipe wheel (its .tflite files) is not installed", allow_module_level=True)
+from conftest import skip_without_mediapipe
+
+skip_without_mediapipe()
 
 from pose2instance.layouts import to_coco17  # noqa: E402
 from pose2instance.segmenters import make_scorer  # noqa: E402
