@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .pipeline import METHODS
+from .pipeline import FUSION_PRIORS, METHODS
 
 DEFAULT_SCORE = "blazepose"
-PRIORS = ("euclidean", "geodesic", "heatmap", "heatmap-gdt")
 ESTIMATOR_CHOICES = ("auto", "yolo", "blazepose")
 
 
@@ -50,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "results file); default: the estimator detects people")
     seg.add_argument("--image-id", type=int, help="which image of the keypoints/boxes file (default: by file "
                      "name, or the only one)")
-    seg.add_argument("--prior", choices=PRIORS, default="geodesic")
+    seg.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic")
     seg.add_argument("--score", default=None, help=f"person score: oracle, selfie, blazepose, deeplab, or a "
                      f".npy/.png map (default {DEFAULT_SCORE})")
     seg.add_argument("--out", type=Path, default=Path("pose2instance_out"))
@@ -65,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                     choices=METHODS, metavar="METHOD", help=f"from {', '.join(METHODS)}")
     ev.add_argument("--score", default="oracle", help="person score: oracle (default), selfie, blazepose, "
                     "deeplab, or a folder of <image stem>.npy/.png maps")
-    ev.add_argument("--keypoints", choices=("gt", "estimated"), default="gt",
-                    help="ground-truth keypoints and boxes (default), or estimated by --estimator")
+    ev.add_argument("--keypoints", default="gt", metavar="gt|estimated|FILE",
+                    help="ground-truth keypoints and boxes (default), estimated by --estimator, or a COCO "
+                         "keypoint results file of any pose estimator")
     ev.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto")
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
                     help="evaluate persons with keypoints (default) or all non-crowd persons")
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run offline on the photo shipped with the package")
     demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; without the mediapipe "
                       "extra the shipped learned model, without torch either the oracle)")
-    demo.add_argument("--prior", choices=PRIORS, default="geodesic")
+    demo.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic")
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"))
     _fusion_args(demo)
     return parser
@@ -178,11 +178,17 @@ def cmd_evaluate(args) -> int:
 
     dataset = CocoPersons(args.annotations, args.images)
     scorer = _default_scorer(args.score, allow_oracle_fallback=False)
-    estimator = _estimator(args.estimator) if args.keypoints == "estimated" else None
+    estimator = results = None
+    if args.keypoints == "estimated":
+        estimator = _estimator(args.estimator)
+    elif args.keypoints != "gt":
+        from .coco import load_keypoint_results
+        sizes = {i: dataset.image_size(i) for i in dataset.image_ids}
+        results = load_keypoint_results(args.keypoints, sizes)
     ids = dataset.image_ids[: args.limit] if args.limit else None
     method_kwargs = _fusion_kwargs(args)
     report = evaluate_dataset(dataset, args.methods, scorer, args.out, args.subset, args.baseline, ids, method_kwargs,
-                              estimator=estimator)
+                              estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name)
     print(format_tables(report))
     print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
     for f in report["failed"]:
@@ -230,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
     try:
         return commands[args.command](args)
-    except (ValueError, ImportError, FileNotFoundError) as e:  # our errors name the bad input
+    except (ValueError, ImportError, OSError) as e:  # our errors name the bad input
         print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
         return 2
 

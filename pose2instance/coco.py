@@ -35,7 +35,10 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CocoFormatError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CocoFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); is it a JSON file?") from e
     if not text.strip():
         raise CocoFormatError(f"{path}: file is empty")
     try:
@@ -84,9 +87,46 @@ def _require(entry: Mapping, fields: tuple[str, ...], what: str) -> None:
         raise CocoFormatError(f"{what}: missing field(s) {', '.join(missing)}")
 
 
-def _parse_keypoints(values: Any, what: str) -> np.ndarray:
-    """A flat COCO keypoint list -> ``(17, 3)`` float32; other known layouts are converted."""
-    kp = np.asarray(values, dtype=np.float64).ravel()
+def _integer(entry: Mapping, field: str, what: str) -> int:
+    """``int(entry[field])`` or a :class:`CocoFormatError` naming the field."""
+    value = entry.get(field)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise CocoFormatError(f"{what}: '{field}' must be an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not np.isfinite(number) or number != int(number):
+        raise CocoFormatError(f"{what}: '{field}' must be an integer, got {value!r}")
+    return int(number)
+
+
+def _numbers(values: Any, field: str, what: str, count: int | None = None) -> np.ndarray:
+    """A list of finite numbers as float64 (``count`` of them if given), or a :class:`CocoFormatError`."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise CocoFormatError(f"{what}: '{field}' must be a list of numbers, got {str(values)[:80]}") from None
+    if count is not None and arr.size != count:
+        raise CocoFormatError(f"{what}: '{field}' must hold {count} numbers, got {arr.size}: {str(values)[:80]}")
+    if not np.isfinite(arr).all():
+        raise CocoFormatError(f"{what}: '{field}' has a non-finite value: {str(values)[:80]}")
+    return arr
+
+
+def _xywh(values: Any, what: str) -> np.ndarray:
+    """A COCO ``bbox`` ``[x, y, w, h]`` with ``w, h >= 0`` as float64, or a :class:`CocoFormatError`."""
+    box = _numbers(values, "bbox", what, 4)
+    if box[2] < 0 or box[3] < 0:
+        raise CocoFormatError(f"{what}: 'bbox' [x, y, w, h] has a negative size: {values}")
+    return box
+
+
+def _parse_keypoints(values: Any, what: str, layouts: bool = True) -> np.ndarray:
+    """A flat COCO keypoint list -> ``(17, 3)`` float32; with ``layouts`` other known layouts are converted."""
+    kp = _numbers(values, "keypoints", what)
+    if not layouts and kp.size != 3 * NUM_KEYPOINTS:
+        raise CocoFormatError(f"{what}: 'keypoints' has {kp.size} values; expected 3 x {NUM_KEYPOINTS} = 51")
     if kp.size % 3 or kp.size // 3 not in LAYOUT_SIZES.values():
         raise CocoFormatError(f"{what}: 'keypoints' has {kp.size} values; expected 3 x "
                               f"{NUM_KEYPOINTS} = 51 (or a known layout: "
@@ -120,23 +160,32 @@ class CocoPersons:
         self.image_dir = Path(image_dir) if image_dir else self._default_image_dir()
         self.images: dict[int, dict] = {}
         for i, im in enumerate(data["images"]):
-            _require(im, ("id", "file_name", "width", "height"), f"{self.path}: images[{i}]")
-            self.images[int(im["id"])] = im
-        person_ids = {int(c["id"]) for c in data.get("categories", []) if c.get("name") == "person"} or {1}
+            what = f"{self.path}: images[{i}]"
+            _require(im, ("id", "file_name", "width", "height"), what)
+            image_id = _integer(im, "id", what)
+            if _integer(im, "width", what) <= 0 or _integer(im, "height", what) <= 0:
+                raise CocoFormatError(f"{what}: width and height must be positive, got {im['width']}x{im['height']}")
+            self.images[image_id] = dict(im, id=image_id, width=int(im["width"]), height=int(im["height"]))
+        persons = [c for c in data.get("categories", []) if isinstance(c, Mapping) and c.get("name") == "person"]
+        #: the category id of "person" in this file (1 in COCO); results are written with it.
+        self.category_id = _integer(persons[0], "id", f"{self.path}: categories") if persons else 1
         self._anns: dict[int, list[dict]] = defaultdict(list)
+        seen_ids: set[int] = set()
         for i, ann in enumerate(data["annotations"]):
             what = f"{self.path}: annotations[{i}] (id {ann.get('id', '?') if isinstance(ann, Mapping) else '?'})"
-            _require(ann, ("image_id", "bbox"), what)
-            if int(ann.get("category_id", 1)) not in person_ids:
+            _require(ann, ("id", "image_id", "bbox"), what)
+            if "category_id" in ann and _integer(ann, "category_id", what) != self.category_id:
                 continue
-            if int(ann["image_id"]) not in self.images:
-                raise CocoFormatError(f"{what}: image_id {ann['image_id']} is not in 'images'")
-            bbox = np.asarray(ann["bbox"], dtype=np.float64)
-            if bbox.shape != (4,) or not np.isfinite(bbox).all():
-                raise CocoFormatError(f"{what}: 'bbox' must be 4 finite numbers [x, y, w, h], got {ann['bbox']}")
+            ann_id, image_id = _integer(ann, "id", what), _integer(ann, "image_id", what)
+            if ann_id in seen_ids:
+                raise CocoFormatError(f"{what}: annotation id {ann_id} is used twice")
+            seen_ids.add(ann_id)
+            if image_id not in self.images:
+                raise CocoFormatError(f"{what}: image_id {image_id} is not in 'images'")
+            ann = dict(ann, id=ann_id, image_id=image_id, bbox=_xywh(ann["bbox"], what).tolist())
             if "keypoints" in ann:
-                ann = dict(ann, _kp=_parse_keypoints(ann["keypoints"], what))
-            self._anns[int(ann["image_id"])].append(ann)
+                ann["_kp"] = _parse_keypoints(ann["keypoints"], what, layouts=False)
+            self._anns[image_id].append(ann)
         self.has_keypoints = any("_kp" in a for anns in self._anns.values() for a in anns)
 
     def _default_image_dir(self) -> Path:
@@ -153,7 +202,7 @@ class CocoPersons:
     def image_size(self, image_id: int) -> tuple[int, int]:
         """``(H, W)`` of an image, from the annotation file."""
         im = self.images[image_id]
-        return int(im["height"]), int(im["width"])
+        return im["height"], im["width"]
 
     def image_path(self, image_id: int) -> Path:
         return self.image_dir / self.images[image_id]["file_name"]
@@ -245,7 +294,7 @@ def load_keypoint_results(path: str | Path, image_sizes: Mapping[int, tuple[int,
     for i, r in enumerate(data):
         what = f"{path}: [{i}]"
         _require(r, ("image_id", "keypoints"), what)
-        image_id = int(r["image_id"])
+        image_id = _integer(r, "image_id", what)
         if image_id not in image_sizes:
             if unknown_images in ("skip", "ignore"):
                 skipped += unknown_images == "skip"
@@ -255,15 +304,13 @@ def load_keypoint_results(path: str | Path, image_sizes: Mapping[int, tuple[int,
         if (kp[:, 2] > 1).any():
             clipped += 1
             kp[:, 2] = np.clip(kp[:, 2], 0, 1)
-        score = float(r.get("score", 1.0))
-        if not np.isfinite(score):
-            raise CocoFormatError(f"{what}: 'score' is {r.get('score')}")
+        score = float(_numbers(r.get("score", 1.0), "score", what, 1)[0])
         if score < min_person_score:
             continue
         box = None
         if r.get("bbox") is not None:
-            box = np.asarray(r["bbox"], np.float32)
-            if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+            box = _xywh(r["bbox"], what).astype(np.float32)
+            if box[2] <= 0 or box[3] <= 0:
                 raise CocoFormatError(f"{what}: 'bbox' must be [x, y, w, h] with w, h > 0, got {r['bbox']}")
         elif not (kp[:, 2] > 0).any():
             warnings.warn(f"{what}: person has no keypoint with confidence > 0 and no bbox; skipped")
@@ -303,7 +350,7 @@ def load_boxes_for_image(boxes_file: str | Path, image_path: str | Path, image_s
         raise CocoFormatError(f"{boxes_file}: neither a COCO annotation file nor a detection results list")
     for i, r in enumerate(data):
         _require(r, ("image_id", "bbox"), f"{boxes_file}: [{i}]")
-    ids = sorted({int(r["image_id"]) for r in data})
+    ids = sorted({_integer(r, "image_id", f"{boxes_file}: [{i}]") for i, r in enumerate(data)})
     if image_id is None:
         if len(ids) != 1:
             raise CocoFormatError(f"{boxes_file}: boxes for {len(ids)} images {ids[:5]}...; pass --image-id")
@@ -312,8 +359,8 @@ def load_boxes_for_image(boxes_file: str | Path, image_path: str | Path, image_s
     for i, r in enumerate(data):
         if int(r["image_id"]) != image_id or int(r.get("category_id", 1)) != 1:
             continue
-        b = np.asarray(r["bbox"], np.float64)
-        if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= 0 or b[3] <= 0:
+        b = _xywh(r["bbox"], f"{boxes_file}: [{i}]")
+        if b[2] <= 0 or b[3] <= 0:
             raise CocoFormatError(f"{boxes_file}: [{i}]: 'bbox' must be [x, y, w, h] with w, h > 0, got {r['bbox']}")
         boxes.append(b)
     if not boxes:

@@ -33,6 +33,21 @@ IOU_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
+def evaluated_persons(persons, subset: str = "keypoints") -> np.ndarray:
+    """``(N,)`` bool: which ground-truth persons are evaluated.
+
+    ``subset="keypoints"``: persons with at least one labelled keypoint; ``"all"``:
+    every (non-crowd) person. Persons whose ground-truth mask is empty (an annotation
+    without a usable ``segmentation``) are never evaluated: no IoU is defined for them.
+    """
+    if subset not in ("keypoints", "all"):
+        raise ValueError(f"subset must be 'keypoints' or 'all', got {subset!r}")
+    keep = (persons.keypoints[..., 2] > 0).any(1) if subset == "keypoints" else np.ones(len(persons), bool)
+    if persons.masks is not None:
+        keep &= persons.masks.reshape(len(persons), -1).any(1)
+    return keep
+
+
 def paired_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """IoU of ``pred[i]`` with ``gt[i]``: ``(N, H, W)`` bool each -> ``(N,)`` float64 (1 where both are empty)."""
     pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
@@ -60,7 +75,7 @@ def summarize_ious(ious: np.ndarray) -> dict:
 
 
 def coco_segm_ap(gt_dataset: dict, results: list[dict], image_ids: list[int] | None = None,
-                 use_bbox: bool = False) -> dict[str, float]:
+                 use_bbox: bool = False, category_id: int = 1) -> dict[str, float]:
     """COCO segmentation AP for the person category with pycocotools.
 
     Args:
@@ -68,13 +83,15 @@ def coco_segm_ap(gt_dataset: dict, results: list[dict], image_ids: list[int] | N
         results: ``[{"image_id", "category_id", "segmentation" (RLE), "score"}]``.
         image_ids: images to evaluate (default: all images of ``gt_dataset``).
         use_bbox: keep ``bbox`` fields in the results (default strips them, see module doc).
+        category_id: the person category's id in ``gt_dataset``.
 
     Returns:
-        ``{"AP", "AP50", "AP75", "APs", "APm", "APl"}`` in [0, 1]; -1 where undefined (pycocotools' convention).
+        ``{"AP", "AP50", "AP75", "APs", "APm", "APl"}`` in [0, 1]; NaN where undefined
+        (no ground truth in a size range: pycocotools' -1), 0 with no results.
     """
     gt = COCO()
     gt.dataset = copy.deepcopy(gt_dataset)
-    gt.dataset.setdefault("categories", [{"id": 1, "name": "person"}])
+    gt.dataset.setdefault("categories", [{"id": category_id, "name": "person"}])
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         if not results:
@@ -82,12 +99,12 @@ def coco_segm_ap(gt_dataset: dict, results: list[dict], image_ids: list[int] | N
         res = [{k: v for k, v in r.items() if use_bbox or k != "bbox"} for r in results]
         dt = gt.loadRes(res)
         ev = COCOeval(gt, dt, iouType="segm")
-        ev.params.catIds = [1]
+        ev.params.catIds = [category_id]
         ev.params.imgIds = sorted(image_ids if image_ids is not None else gt.getImgIds())
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return dict(zip(AP_NAMES, map(float, ev.stats[:6])))
+    return {name: float(v) if v >= 0 else float("nan") for name, v in zip(AP_NAMES, ev.stats[:6])}
 
 
 @dataclass
@@ -95,18 +112,21 @@ class InstanceEvaluator:
     """Collects predictions of one method image by image, then computes every metric.
 
     ``reset`` / ``process`` / ``evaluate`` as detectron2's evaluators. ``gt_dataset``
-    is the COCO annotation dict the ground truth comes from (for COCO AP).
+    is the COCO annotation dict the ground truth comes from (for COCO AP) and
+    ``category_id`` its person category. ``per_instance`` maps every evaluated
+    ground-truth annotation id to its IoU.
     """
 
     gt_dataset: dict
-    subset: str = "keypoints"
+    category_id: int = 1
     ious: list[float] = field(default_factory=list)
+    per_instance: dict[int, float] = field(default_factory=dict)
     results: list[dict] = field(default_factory=list)
     evaluated_ids: set[int] = field(default_factory=set)
     image_ids: list[int] = field(default_factory=list)
 
     def reset(self) -> None:
-        self.ious, self.results, self.evaluated_ids, self.image_ids = [], [], set(), []
+        self.ious, self.per_instance, self.results, self.evaluated_ids, self.image_ids = [], {}, [], set(), []
 
     def process(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,
                 pred_masks: np.ndarray, pred_scores: np.ndarray | None = None) -> np.ndarray:
@@ -124,14 +144,18 @@ class InstanceEvaluator:
         """
         in_subset = np.asarray(in_subset, bool)
         ious = paired_iou(pred_masks[in_subset], gt_masks[in_subset])
-        self.ious.extend(ious.tolist())
         scores = np.ones(len(pred_masks)) if pred_scores is None else np.asarray(pred_scores, float)
         for i in np.nonzero(in_subset)[0]:
-            self.results.append({"image_id": int(image_id), "category_id": 1,
+            self.results.append({"image_id": int(image_id), "category_id": self.category_id,
                                  "segmentation": mask_to_rle(pred_masks[i]), "score": float(scores[i])})
-        self.evaluated_ids.update(int(x) for x in np.asarray(gt_ids)[in_subset])
-        self.image_ids.append(int(image_id))
+        self._add(image_id, np.asarray(gt_ids)[in_subset], ious)
         return ious
+
+    def _add(self, image_id: int, gt_ids: np.ndarray, ious: np.ndarray) -> None:
+        self.ious.extend(ious.tolist())
+        self.per_instance.update({int(a): float(v) for a, v in zip(gt_ids, ious)})
+        self.evaluated_ids.update(int(x) for x in gt_ids)
+        self.image_ids.append(int(image_id))
 
     def process_detections(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,
                            pred_masks: np.ndarray, pred_scores: np.ndarray) -> np.ndarray:
@@ -158,18 +182,24 @@ class InstanceEvaluator:
             ious = (inter / np.maximum(union, 1)).max(1)
         else:
             ious = np.zeros(len(gt))
-        self.ious.extend(ious.tolist())
         for m, sc in zip(pred_masks, np.asarray(pred_scores, float)):
-            self.results.append({"image_id": int(image_id), "category_id": 1, "segmentation": mask_to_rle(m),
-                                 "score": float(sc)})
-        self.evaluated_ids.update(int(x) for x in np.asarray(gt_ids)[in_subset])
-        self.image_ids.append(int(image_id))
+            self.results.append({"image_id": int(image_id), "category_id": self.category_id,
+                                 "segmentation": mask_to_rle(m), "score": float(sc)})
+        self._add(image_id, np.asarray(gt_ids)[in_subset], ious)
         return ious
 
     def evaluate(self) -> dict:
-        """``summarize_ious`` of every evaluated person plus COCO segmentation AP."""
+        """``summarize_ious`` of every evaluated person plus COCO segmentation AP.
+
+        If pycocotools fails (e.g. ground truth without usable masks), the AP fields are
+        NaN and ``"ap_error"`` says why; the IoU numbers are kept.
+        """
         out = summarize_ious(self.ious)
-        out.update(coco_segm_ap(self._gt_for_ap(), self.results, self.image_ids))
+        try:
+            out.update(coco_segm_ap(self._gt_for_ap(), self.results, self.image_ids, category_id=self.category_id))
+        except Exception as e:  # pycocotools raises bare IndexError/KeyError/AssertionError on odd input
+            out.update({k: float("nan") for k in AP_NAMES})
+            out["ap_error"] = f"{type(e).__name__}: {e}"
         return out
 
     def _gt_for_ap(self) -> dict:
@@ -177,6 +207,8 @@ class InstanceEvaluator:
         data = {k: v for k, v in self.gt_dataset.items() if k != "annotations"}
         anns = []
         for a in self.gt_dataset["annotations"]:
+            if a.get("category_id", self.category_id) != self.category_id:
+                continue
             if a.get("iscrowd", 0) or int(a["id"]) in self.evaluated_ids:
                 anns.append(a)
             else:
@@ -186,9 +218,12 @@ class InstanceEvaluator:
 
 
 def relative_improvement(metrics: dict, baseline: dict, keys=None) -> dict:
-    """``(m - b) / b`` for every numeric key both share (or ``keys``); NaN where ``b`` is 0."""
+    """``(m - b) / b`` for every numeric key both share (or ``keys``); NaN where ``b`` is 0 or either is undefined."""
     keys = keys or [k for k in metrics if k != "count" and isinstance(metrics[k], float) and k in baseline]
-    return {k: (metrics[k] - baseline[k]) / baseline[k] if baseline[k] else float("nan") for k in keys}
+
+    def gain(m, b):
+        return (m - b) / b if b and np.isfinite(m) and np.isfinite(b) else float("nan")
+    return {k: gain(metrics.get(k, float("nan")), baseline.get(k, float("nan"))) for k in keys}
 
 
 def markdown_table(rows: dict[str, dict], columns: list[str], percent: bool = False) -> str:

@@ -33,7 +33,7 @@ def load_image(path: str | Path) -> np.ndarray:
             im.load()
             direct = im.mode in ("L", "RGB", "RGBA", "I") or im.mode.startswith("I;16")
             return as_rgb(np.asarray(im if direct else im.convert("RGB")), source=str(path))
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from e
 
 

@@ -87,8 +87,12 @@ def load_mediapipe_json(path: str | Path, image_size: tuple[int, int]) -> Person
         for j, lm in enumerate(person):
             if not isinstance(lm, Mapping) or "x" not in lm or "y" not in lm:
                 raise CocoFormatError(f"{path}: person {i} landmark {j} needs 'x' and 'y'")
-            arr[j] = (float(lm["x"]) * w, float(lm["y"]) * h,
-                      float(lm.get("visibility", 1.0)) * float(lm.get("presence", 1.0)))
+            try:
+                arr[j] = (float(lm["x"]) * w, float(lm["y"]) * h,
+                          float(lm.get("visibility", 1.0)) * float(lm.get("presence", 1.0)))
+            except (TypeError, ValueError):
+                raise CocoFormatError(f"{path}: person {i} landmark {j}: x, y, visibility, presence must be "
+                                      f"numbers, got {dict(lm)}") from None
         rows.append(to_coco17(arr[None], "mediapipe33")[0])
     kp = np.stack(rows) if rows else np.zeros((0, 17, 3), np.float32)
     kp[..., 2] = np.clip(kp[..., 2], 0, 1)

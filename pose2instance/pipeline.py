@@ -9,9 +9,10 @@ from .priors import PriorEncoder, make_prior
 from .priors.skeleton import box_affinity
 from .structures import Persons
 
-#: Methods that :func:`predict_masks` knows: two baselines and one Pose2Instance per prior.
-METHODS = ("box", "oracle-box", "oracle-box-nearest", "euclidean", "geodesic", "heatmap")
-BASELINES = ("box", "oracle-box", "oracle-box-nearest")
+#: The priors fusion can use (the per-keypoint / per-limb Euclidean modes share the skeleton affinity).
+FUSION_PRIORS = ("euclidean", "geodesic", "heatmap", "heatmap-gdt")
+#: Methods that :func:`predict_masks` knows: the box baselines and one Pose2Instance per prior.
+METHODS = ("box", "oracle-box", "oracle-box-nearest", *FUSION_PRIORS)
 
 
 class Pose2Instance:

@@ -77,14 +77,14 @@ def boxes_from_keypoints(keypoints: np.ndarray, usable: np.ndarray, image_size: 
     Args:
         keypoints: ``(N, 17, 3)`` keypoints, pixel coordinates.
         usable: ``(N, 17)`` bool, which keypoints count.
-        image_size: ``(H, W)``; boxes are clipped to the image.
+        image_size: ``(H, W)``; boxes are clipped to the image's extent ``[0, W] x [0, H]``.
         margin: fraction of the box size added on every side (at least 8 px).
 
     Returns:
         ``(N, 4)`` float32 XYXY. A person with no usable keypoint gets the whole image.
     """
     h, w = image_size
-    out = np.tile(np.array([0, 0, w - 1, h - 1], np.float32), (len(keypoints), 1))
+    out = np.tile(np.array([0, 0, w, h], np.float32), (len(keypoints), 1))
     for i, (kp, ok) in enumerate(zip(keypoints, usable)):
         if not ok.any():
             continue
@@ -92,7 +92,7 @@ def boxes_from_keypoints(keypoints: np.ndarray, usable: np.ndarray, image_size: 
         lo, hi = xy.min(0), xy.max(0)
         pad = np.maximum((hi - lo) * margin, 8.0)
         out[i, :2] = np.maximum(lo - pad, 0)
-        out[i, 2:] = np.minimum(hi + pad, [w - 1, h - 1])
+        out[i, 2:] = np.minimum(hi + pad, [w, h])
     return out
 
 
@@ -168,6 +168,8 @@ class Persons:
             if hm.ndim != 4 or hm.shape[:2] != (n, NUM_KEYPOINTS) or hb is None or len(hb) != n:
                 raise ValueError(f"heatmaps must be (N, 17, h, w) with (N, 4) heatmap_boxes for N = {n}, got "
                                  f"{hm.shape} and {None if hb is None else hb.shape}{where}")
+            if not (np.isfinite(hb).all() and (hb[:, 2:] > hb[:, :2]).all()):
+                raise ValueError(f"heatmap_boxes must be finite XYXY boxes of positive size{where}")
             self.heatmaps, self.heatmap_boxes = hm, hb
 
     def _repair_keypoints(self, kp: np.ndarray, where: str) -> np.ndarray:

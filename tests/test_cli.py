@@ -167,3 +167,33 @@ def test_train_subcommand_is_listed_and_delegates(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])
     assert e.value.code == 0 and "--resume" in capsys.readouterr().out
+
+
+def test_evaluate_with_a_keypoint_results_file_and_per_instance_ious(tmp_path, capsys, coco_dev):
+    """Any estimator's COCO keypoint results: ground-truth keypoints written as a results file."""
+    results = []
+    for image_id in coco_dev.image_ids[:5]:
+        for a in coco_dev.annotations(image_id):
+            if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
+                kp = np.array(a["keypoints"], float).reshape(17, 3)
+                kp[:, 2] = (kp[:, 2] > 0) * 0.9
+                results.append({"image_id": image_id, "category_id": 1, "keypoints": kp.ravel().tolist(),
+                                "score": 0.9, "bbox": a["bbox"]})
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--keypoints", str(tmp_path / "res.json"),
+                 "--methods", "oracle-box", "euclidean", "--limit", "5", "--out", str(tmp_path / "ev")]) == 0
+    assert "ESTIMATED keypoints and boxes (res.json" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    m = metrics["methods"]["euclidean"]
+    assert m["count"] == len(results) and m["mean_iou"] > 0.85 and m["AP"] > 0.6
+    per = metrics["per_instance_iou"]["euclidean"]
+    assert len(per) == len(results) and all(0 <= v <= 1 for v in per.values())
+
+
+def test_evaluate_warns_when_nobody_is_evaluated_and_writes_strict_json(tmp_path, capsys):
+    from conftest import COCO_MASKS
+    assert main(["evaluate", "--annotations", str(COCO_MASKS), "--methods", "oracle-box", "--limit", "2",
+                 "--out", str(tmp_path)]) == 0
+    assert "no person has keypoints: try --subset all" in capsys.readouterr().out
+    text = (tmp_path / "metrics.json").read_text()
+    assert "NaN" not in text and json.loads(text)["methods"]["oracle-box"]["mean_iou"] is None

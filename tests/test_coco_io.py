@@ -7,7 +7,7 @@ from pose2instance.coco import (CocoFormatError, CocoPersons, load_keypoint_resu
                                 rle_to_mask)
 from pose2instance.images import ImageError, as_rgb, load_image
 
-from conftest import COCO_DEV, DATA, OCHUMAN
+from conftest import COCO_DEV, DATA
 
 
 def test_dev_annotations_load_with_masks_and_crowd(coco_dev):
@@ -86,8 +86,37 @@ def test_missing_fields_and_unknown_images_are_named(tmp_path):
 
     def nan_box(d):
         d["annotations"][2]["bbox"] = [1, 2, None, 4]
-    with pytest.raises(CocoFormatError, match=r"annotations\[2\].*'bbox' must be 4 finite numbers"):
+    with pytest.raises(CocoFormatError, match=r"annotations\[2\].*'bbox' has a non-finite value"):
         CocoPersons(_edited_dev(tmp_path, nan_box))
+
+    def no_id(d):
+        del d["annotations"][5]["id"]
+    with pytest.raises(CocoFormatError, match=r"annotations\[5\].*missing field\(s\) id"):
+        CocoPersons(_edited_dev(tmp_path, no_id))
+
+    def null_image(d):
+        d["annotations"][4]["image_id"] = None
+    with pytest.raises(CocoFormatError, match=r"annotations\[4\].*'image_id' must be an integer, got None"):
+        CocoPersons(_edited_dev(tmp_path, null_image))
+
+    def text_keypoint(d):
+        d["annotations"][3]["keypoints"][4] = "x"
+    with pytest.raises(CocoFormatError, match=r"annotations\[3\].*'keypoints' must be a list of numbers"):
+        CocoPersons(_edited_dev(tmp_path, text_keypoint))
+
+    def openpose_in_annotations(d):
+        d["annotations"][3]["keypoints"] = [0] * 54
+    with pytest.raises(CocoFormatError, match=r"'keypoints' has 54 values; expected 3 x 17 = 51"):
+        CocoPersons(_edited_dev(tmp_path, openpose_in_annotations))
+
+
+def test_person_category_id_other_than_1_is_honoured(tmp_path):
+    def recategorise(d):
+        d["categories"][0]["id"] = 7
+        for a in d["annotations"]:
+            a["category_id"] = 7
+    ds = CocoPersons(_edited_dev(tmp_path, recategorise))
+    assert ds.category_id == 7 and len(ds.persons(790)) == 4
 
 
 def test_keypoint_results_file(tmp_path, coco_dev):
@@ -134,6 +163,15 @@ def test_results_file_edge_cases(tmp_path):
     path.write_text(json.dumps({"annotations": []}))
     with pytest.raises(CocoFormatError, match="annotation file, not a results list"):
         load_keypoint_results(path, sizes)
+    path.write_text(json.dumps([{"image_id": None, "keypoints": [1, 1, 1] * 17}]))
+    with pytest.raises(CocoFormatError, match=r"\[0\]: 'image_id' must be an integer, got None"):
+        load_keypoint_results(path, sizes)
+    path.write_text(json.dumps([{"image_id": 1, "keypoints": [1, 1, 1] * 17, "score": None}]))
+    with pytest.raises(CocoFormatError, match=r"\[0\]: 'score' has a non-finite value"):
+        load_keypoint_results(path, sizes)
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CocoFormatError, match="r.json: not UTF-8 text"):
+        load_keypoint_results(path, sizes)
 
 
 def test_image_loading_repairs_and_errors(tmp_path):
@@ -160,7 +198,6 @@ def test_image_loading_repairs_and_errors(tmp_path):
 
 
 def test_image_size_mismatch_is_reported(tmp_path, coco_dev):
-    import shutil
     data = json.loads(COCO_DEV.read_text())
     data["images"][0]["width"] += 1
     (tmp_path / "annotations").mkdir()
@@ -168,5 +205,4 @@ def test_image_size_mismatch_is_reported(tmp_path, coco_dev):
     path.write_text(json.dumps(data))
     ds = CocoPersons(path, image_dir=coco_dev.image_dir)
     with pytest.raises(CocoFormatError, match="image is 640x426 but .*a.json says 641x426"):
-        ds.load_image(data["images"][0]["id"])
-    assert shutil  # image_dir override is honoured: the file was found
+        ds.load_image(data["images"][0]["id"])  # found through the image_dir override

@@ -23,15 +23,17 @@ def test_2d_against_brute_force(shape):
     cost = rng.exponential(20, shape)
     cost[rng.random(shape) < 0.5] = np.inf
     cost.flat[0] = 3.0
-    np.testing.assert_allclose(generalized_distance_transform(cost, 1.7),
-                               generalized_distance_transform_bruteforce(cost, 1.7))
+    brute = generalized_distance_transform_bruteforce(cost, 1.7)
+    for method in ("envelope", "sources", "auto"):
+        np.testing.assert_allclose(generalized_distance_transform(cost, 1.7, method), brute)
 
 
 def test_binary_cost_is_the_euclidean_distance_transform():
     cost = np.full((30, 40), np.inf)
     cost[[3, 20, 25], [5, 30, 2]] = 0
     exact = ndi.distance_transform_edt(~np.isfinite(cost) | (cost > 0))
-    np.testing.assert_allclose(np.sqrt(generalized_distance_transform(cost)), exact, atol=1e-9)
+    for method in ("envelope", "sources"):
+        np.testing.assert_allclose(np.sqrt(generalized_distance_transform(cost, method=method)), exact, atol=1e-9)
 
 
 def test_heatmap_prior_follows_the_peaks(demo):

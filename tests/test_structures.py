@@ -74,8 +74,11 @@ def test_boxes_from_keypoints_clip_to_image():
     kp = np.zeros((2, 17, 3), np.float32)
     kp[0, :2] = [[10, 10, 1], [50, 90, 1]]
     boxes = boxes_from_keypoints(kp, kp[..., 2] > 0, (100, 60))
-    assert boxes[0, 0] < 10 and boxes[0, 3] <= 99 and boxes[0, 2] <= 59
-    np.testing.assert_allclose(boxes[1], [0, 0, 59, 99])  # nobody: the whole image
+    assert boxes[0, 0] < 10 and boxes[0, 3] <= 100 and boxes[0, 2] <= 60
+    np.testing.assert_allclose(boxes[1], [0, 0, 60, 100])  # nobody: the whole image
+    from pose2instance.fusion import box_masks
+    whole = Persons(boxes[1:], kp[1:], (100, 60))
+    assert box_masks(whole).all()  # the whole-image box covers every pixel
 
 
 # --- layouts -----------------------------------------------------------------

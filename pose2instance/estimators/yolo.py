@@ -43,13 +43,15 @@ class YoloPoseEstimator(PoseEstimator):
         imgsz: inference size (longer side, pixels).
         device: ``"cpu"``, ``"cuda:0"``... (default: CUDA when available).
         crop_margin: with given boxes, each box grown by this factor is cropped and the
-            detection that best overlaps the box is kept (IoU x confidence).
+            detection that best overlaps the box is kept (IoU x confidence, IoU >= ``min_box_iou``);
+            a box without such a detection is a failed person (score 0, no keypoints).
+        min_box_iou: least IoU between a given box and the detection taken for it.
     """
 
     name = "yolo"
 
     def __init__(self, weights: str | Path | None = None, conf: float = 0.25, iou: float = 0.7, imgsz: int = 640,
-                 device: str | None = None, crop_margin: float = 1.2):
+                 device: str | None = None, crop_margin: float = 1.2, min_box_iou: float = 0.1):
         try:
             from ultralytics import YOLO
         except ImportError as e:
@@ -60,6 +62,7 @@ class YoloPoseEstimator(PoseEstimator):
             raise FileNotFoundError(f"{path}: YOLO pose weights not found")
         self.model = YOLO(str(path), task="pose")
         self.conf, self.iou, self.imgsz, self.crop_margin = conf, iou, imgsz, crop_margin
+        self.min_box_iou = min_box_iou
         self.device = device or ("cuda:0" if torch.cuda.is_available() else "cpu")
 
     def _predict(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -98,7 +101,10 @@ class YoloPoseEstimator(PoseEstimator):
             if not len(det):
                 continue
             det = det + np.r_[origin, origin]
-            best = int(np.argmax(box_iou(boxes[i:i + 1], det)[0] * scores))
+            overlap = box_iou(boxes[i:i + 1], det)[0]
+            if overlap.max() < self.min_box_iou:
+                continue
+            best = int(np.argmax(np.where(overlap >= self.min_box_iou, overlap * scores, -1)))
             out_kp[i] = kp[best]
             out_kp[i, :, :2] += origin
             out_scores[i] = scores[best]

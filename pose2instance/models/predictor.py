@@ -124,8 +124,8 @@ def evaluate_predictor(predictor: Predictor, dataset, image_ids=None, subset: st
     Oracle protocol: ground-truth boxes and keypoints of ``dataset`` (a :class:`CocoPersons`)
     are given; one prediction per evaluated person with score 1 (``pose2instance.evaluation``).
     """
-    from ..evaluation import InstanceEvaluator
-    evaluator = InstanceEvaluator(dataset.data, subset)
+    from ..evaluation import InstanceEvaluator, evaluated_persons
+    evaluator = InstanceEvaluator(dataset.data, dataset.category_id)
     ids = dataset.image_ids if image_ids is None else list(image_ids)
     for image_id in tqdm(ids, desc=f"evaluate {predictor.config.variant}", disable=not progress, unit="img"):
         persons = dataset.persons(image_id)
@@ -133,6 +133,5 @@ def evaluate_predictor(predictor: Predictor, dataset, image_ids=None, subset: st
             continue
         image = dataset.load_image(image_id)
         masks = predictor.masks(image, persons, threshold, exclusive)
-        in_subset = (persons.keypoints[..., 2] > 0).any(1) if subset == "keypoints" else np.ones(len(persons), bool)
-        evaluator.process(image_id, persons.masks, persons.ids, in_subset, masks)
+        evaluator.process(image_id, persons.masks, persons.ids, evaluated_persons(persons, subset), masks)
     return evaluator.evaluate()

@@ -65,17 +65,35 @@ def distance_transform_1d(f: np.ndarray, spacing: float = 1.0) -> np.ndarray:
     return out
 
 
-def generalized_distance_transform(cost: np.ndarray, spacing: float = 1.0) -> np.ndarray:
-    """``D(p) = min_q cost(q) + spacing^2 |p - q|^2`` on a 2-D grid (rows, then columns), exact.
+def generalized_distance_transform(cost: np.ndarray, spacing: float = 1.0, method: str = "auto") -> np.ndarray:
+    """``D(p) = min_q cost(q) + spacing^2 |p - q|^2`` on a 2-D grid, exact.
 
     Args:
         cost: ``(h, w)`` float; ``+inf`` where there is no source.
         spacing: grid spacing in pixels (the distance unit of the result is pixels squared).
+        method: ``"envelope"`` (Felzenszwalb-Huttenlocher, columns then rows, O(h w)
+            but a Python loop per line), ``"sources"`` (vectorised minimum over the ``S``
+            finite cells, O(h w S)), or ``"auto"``: ``sources`` when ``h w S <= 2e7``
+            (heatmap supports are a few dozen cells), else ``envelope``.
 
     Returns:
         ``(h, w)`` float64.
     """
     cost = np.asarray(cost, np.float64)
+    rows, cols = np.nonzero(np.isfinite(cost))
+    if method == "auto":
+        method = "sources" if cost.size * max(rows.size, 1) <= 2e7 else "envelope"
+    if method == "sources":
+        if rows.size == 0:
+            return np.full(cost.shape, np.inf)
+        yy = np.arange(cost.shape[0], dtype=np.float64)[:, None] * spacing
+        xx = np.arange(cost.shape[1], dtype=np.float64)[None, :] * spacing
+        out = np.full(cost.shape, np.inf)
+        for r, c, f in zip(rows * spacing, cols * spacing, cost[rows, cols]):
+            np.minimum(out, f + ((yy - r) ** 2 + (xx - c) ** 2), out=out)
+        return out
+    if method != "envelope":
+        raise ValueError(f"method must be 'auto', 'sources' or 'envelope', got {method!r}")
     tmp = np.stack([distance_transform_1d(col, spacing) for col in cost.T], axis=1)
     return np.stack([distance_transform_1d(row, spacing) for row in tmp])
 
@@ -116,12 +134,9 @@ class HeatmapDistancePrior(PriorEncoder):
         self.support = support
         self.rule = rule
 
-    def keypoint_distances(self, persons: Persons) -> np.ndarray:
-        """``(N, 17, H, W)`` float32 soft distance (pixels) to each keypoint, offsets included; NaN if unused."""
+    def _grids(self, persons: Persons):
+        """Per person: ``(grid distances (17, gh, gw) or None per keypoint, (yy, xx) image->grid coordinates)``."""
         h, w = persons.image_size
-        out = np.full((len(persons), 17, h, w), np.nan, np.float32)
-        if persons.heatmaps is None:
-            return out
         scales = person_scales(persons)
         for i, (maps, box) in enumerate(zip(persons.heatmaps, persons.heatmap_boxes)):
             mh, mw = maps.shape[1:]
@@ -132,22 +147,34 @@ class HeatmapDistancePrior(PriorEncoder):
             r0, c0 = int(np.floor(box[1] / sy)), int(np.floor(box[0] / sx))
             gh, gw = max(int(np.ceil(h / sy)) + 1, r0 + mh), max(int(np.ceil(w / sx)) + 1, c0 + mw)
             r_lo, c_lo = min(r0, 0), min(c0, 0)
-            ys = (np.arange(h) - box[1]) / sy - 0.5 + r0 - r_lo
-            xs = (np.arange(w) - box[0]) / sx - 0.5 + c0 - c_lo
-            yy, xx = np.meshgrid(np.clip(ys, 0, gh - r_lo - 1), np.clip(xs, 0, gw - c_lo - 1), indexing="ij")
+            ys = np.clip((np.arange(h) - box[1]) / sy - 0.5 + r0 - r_lo, 0, gh - r_lo - 1)
+            xs = np.clip((np.arange(w) - box[0]) / sx - 0.5 + c0 - c_lo, 0, gw - c_lo - 1)
+            grids = []
             for k in range(17):
                 peak = float(maps[k].max())
                 if peak < self.rule.min_score:
+                    grids.append(None)
                     continue
                 grid = np.full((gh - r_lo, gw - c_lo), np.inf)
                 rel = maps[k] / peak
                 cost = np.where(rel >= self.support, -self.beta * spacing ** 2 * np.log(np.maximum(rel, 1e-12)),
                                 np.inf)
                 grid[r0 - r_lo:r0 - r_lo + mh, c0 - c_lo:c0 - c_lo + mw] = cost
-                d = np.sqrt(generalized_distance_transform(grid, spacing))
                 level = np.ceil(min(peak, 1.0) * self.rule.levels - 1e-6) / self.rule.levels
-                out[i, k] = ndi.map_coordinates(d, [yy, xx], order=1, mode="nearest") + \
-                    self.rule.offset(level, scales[i])
+                grids.append(np.sqrt(generalized_distance_transform(grid, spacing)) +
+                             self.rule.offset(level, scales[i]))
+            yield grids, np.meshgrid(ys, xs, indexing="ij")
+
+    def keypoint_distances(self, persons: Persons) -> np.ndarray:
+        """``(N, 17, H, W)`` float32 soft distance (pixels) to each keypoint, offsets included; NaN if unused."""
+        h, w = persons.image_size
+        out = np.full((len(persons), 17, h, w), np.nan, np.float32)
+        if persons.heatmaps is None:
+            return out
+        for i, (grids, coords) in enumerate(self._grids(persons)):
+            for k, grid in enumerate(grids):
+                if grid is not None:
+                    out[i, k] = ndi.map_coordinates(grid, coords, order=1, mode="nearest")
         return out
 
     def encode(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
@@ -155,11 +182,14 @@ class HeatmapDistancePrior(PriorEncoder):
         return np.minimum(np.nan_to_num(d, nan=2.0), 2.0).astype(np.float32)
 
     def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
-        d = self.keypoint_distances(persons)
         out = np.empty((len(persons), *persons.image_size), np.float32)
-        has = ~np.isnan(d).all(axis=(1, 2, 3)) if len(persons) else np.zeros(0, bool)
-        if has.any():
-            out[has] = np.nanmin(d[has], axis=1)
-        if (~has).any():
-            out[~has] = skeleton_distance(persons.subset(~has), self.rule)
+        fallback = np.ones(len(persons), bool)
+        if persons.heatmaps is not None:
+            for i, (grids, coords) in enumerate(self._grids(persons)):
+                used = [g for g in grids if g is not None]
+                if used:  # the minimum over keypoints on the grid, then one resampling
+                    out[i] = ndi.map_coordinates(np.min(used, axis=0), coords, order=1, mode="nearest")
+                    fallback[i] = False
+        if fallback.any():
+            out[fallback] = skeleton_distance(persons.subset(fallback), self.rule)
         return -out / reference_scale(persons)
