@@ -10,6 +10,7 @@ of each, their ratio and the time per stage (image loading, person score, each m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -19,8 +20,8 @@ from pose2instance.coco import CocoPersons
 from pose2instance.report import evaluate_dataset
 from pose2instance.segmenters import make_scorer
 
-ANNOTATIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_persons" / "annotations" / \
-    "person_keypoints_dev.json"
+ANNOTATIONS = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
+    / "coco_persons" / "annotations" / "person_keypoints_dev.json"
 
 
 def main(argv=None) -> int:

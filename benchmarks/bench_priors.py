@@ -12,6 +12,7 @@ are real COCO dev skeletons (with boxes) taken from several 640-wide images.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -26,7 +27,8 @@ from pose2instance.pipeline import Pose2Instance
 from pose2instance.priors import EuclideanPrior, GeodesicPrior, build_superpixel_graph, geodesic_distances
 from pose2instance.structures import Persons
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_persons" / "annotations"
+DATA = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
+    / "coco_persons" / "annotations"
 
 
 def median_ms(fn, repeats):

@@ -11,6 +11,7 @@ baseline in the same run is ``segment`` with given ground-truth keypoints.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -24,8 +25,8 @@ from pose2instance.estimators import make_estimator
 from pose2instance.images import load_image
 from pose2instance.segmenters import make_scorer
 
-ANNOTATIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_persons" / "annotations" / \
-    "person_keypoints_dev.json"
+ANNOTATIONS = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
+    / "coco_persons" / "annotations" / "person_keypoints_dev.json"
 
 
 def timed(fn):

@@ -96,8 +96,8 @@ def main() -> None:
     for label in scorers:
         print(f"| {label} | {np.mean(ious[label]):.3f} | {1e3 * np.median(times[label]):.1f} |")
     e, p = np.asarray(landmark_errors), np.asarray(person_errors)
-    print(f"\nBlazePose landmarks (margin 1.25) on GT boxes vs labelled COCO keypoints, "
-          f"distance / max(box width, height)\n")
+    print("\nBlazePose landmarks (margin 1.25) on GT boxes vs labelled COCO keypoints, "
+          "distance / max(box width, height)\n")
     print("| keypoints | persons | median (all keypoints) | median of per-person medians | "
           "persons with median < 0.10 |")
     print("|---:|---:|---:|---:|---:|")

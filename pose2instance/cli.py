@@ -19,14 +19,22 @@ ESTIMATOR_CHOICES = ("auto", "yolo", "blazepose")
 
 def _fusion_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fusion")
-    g.add_argument("--temperature", type=float, default=0.1, help="softmax temperature over people (default 0.1)")
-    g.add_argument("--box-weight", type=float, default=100.0, help="weight of the box term (default 100; 0 = ignore boxes)")
+    g.add_argument("--temperature", type=float, default=0.1,
+                   help="softmax temperature over people, in image reference scales")
+    g.add_argument("--box-weight", type=float, default=100.0, help="weight of the box term (0 = ignore boxes)")
     g.add_argument("--background", choices=("score", "threshold"), default="score",
-                   help="background rule: 1 - score competes with people (default), or score < 0.5")
+                   help="background rule: 1 - score competes with people, or score < 0.5")
 
 
 def _fusion_kwargs(args) -> dict:
     return {"temperature": args.temperature, "box_weight": args.box_weight, "background": args.background}
+
+
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` only for options that have a real default."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,12 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "human keypoints (Pose2Instance, arXiv 1704.01152).")
     parser.add_argument("--version", action="version", version=f"pose2instance {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    fmt = {"formatter_class": _HelpWithDefaults}
 
-    seg = sub.add_parser("segment", help="masks for the people of one image",
+    seg = sub.add_parser("segment", help="masks for the people of one image", **fmt,
                          description="One mask per person of IMAGE from keypoints and a person score. Without "
                                      "--keypoints a pose estimator finds the people. Writes <stem>_results.json "
                                      "(COCO results, RLE) and <stem>_overlay.png to --out.")
-    seg.add_argument("image", type=Path)
+    seg.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
     seg.add_argument("--keypoints", type=Path,
                      help="COCO annotation or keypoint results file (any pose estimator), OpenPose JSON "
                           "(BODY_25/COCO-18) or MediaPipe landmarks JSON; default: estimate them with --estimator")
@@ -49,40 +58,43 @@ def build_parser() -> argparse.ArgumentParser:
                      "results file); default: the estimator detects people")
     seg.add_argument("--image-id", type=int, help="which image of the keypoints/boxes file (default: by file "
                      "name, or the only one)")
-    seg.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic")
-    seg.add_argument("--score", default=None, help=f"person score: oracle, selfie, blazepose, deeplab, or a "
-                     f".npy/.png map (default {DEFAULT_SCORE})")
-    seg.add_argument("--out", type=Path, default=Path("pose2instance_out"))
+    seg.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior "
+                     "(heatmap-gdt needs estimator heatmaps: BlazePose)")
+    seg.add_argument("--score", default=DEFAULT_SCORE, help="person score: oracle (ground-truth masks), blazepose, selfie, learned[:PATH], deeplab[:PATH], or a "".npy/.png map")
+    seg.add_argument("--out", type=Path, default=Path("pose2instance_out"), help="output folder")
     _fusion_args(seg)
 
-    ev = sub.add_parser("evaluate", help="evaluate methods on a COCO person dataset",
+    ev = sub.add_parser("evaluate", help="evaluate methods on a COCO person dataset", **fmt,
                         description="Runs every method on every image and reports per-instance IoU, accuracy "
                                     "at IoU thresholds, mean IoU and COCO segmentation AP (pycocotools).")
     ev.add_argument("--annotations", type=Path, required=True, help="COCO person keypoints annotation file")
     ev.add_argument("--images", type=Path, help="image folder (default: images/ beside annotations/)")
     ev.add_argument("--methods", nargs="+", default=["box", "oracle-box", "euclidean", "geodesic"],
                     choices=METHODS, metavar="METHOD", help=f"from {', '.join(METHODS)}")
-    ev.add_argument("--score", default="oracle", help="person score: oracle (default), selfie, blazepose, "
-                    "deeplab, or a folder of <image stem>.npy/.png maps")
+    ev.add_argument("--score", default="oracle", help="person score: oracle (ground-truth masks), blazepose, selfie, learned[:PATH], deeplab[:PATH], or a ""folder of <image stem>.npy/.png maps")
     ev.add_argument("--keypoints", default="gt", metavar="gt|estimated|FILE",
                     help="ground-truth keypoints and boxes (default), estimated by --estimator, or a COCO "
                          "keypoint results file of any pose estimator")
-    ev.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto")
+    ev.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto",
+                    help="with --keypoints estimated: yolo (AGPL extra) if installed, else blazepose")
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
                     help="evaluate persons with keypoints (default) or all non-crowd persons")
-    ev.add_argument("--baseline", default="oracle-box", choices=METHODS)
+    ev.add_argument("--baseline", default="oracle-box", choices=METHODS, help="relative improvements are over it")
     ev.add_argument("--limit", type=int, help="only the first N images")
-    ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"))
+    ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"), help="output folder")
     _fusion_args(ev)
 
     sub.add_parser("train", help="train a person-crop network (needs torch; torchrun for many GPUs)",
                    description="see `pose2instance train --help`", add_help=False)
 
-    demo = sub.add_parser("demo", help="run offline on the photo shipped with the package")
+    demo = sub.add_parser("demo", help="run offline on the photo shipped with the package", **fmt,
+                          description="Segments the shipped COCO photo 790 (CC BY 2.0) from its ground-truth "
+                                      "keypoints, prints each person's IoU next to the oracle-box baseline and "
+                                      "writes the overlay.")
     demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; without the mediapipe "
                       "extra the shipped learned model, without torch either the oracle)")
-    demo.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic")
-    demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"))
+    demo.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior")
+    demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"), help="output folder")
     _fusion_args(demo)
     return parser
 
@@ -146,6 +158,10 @@ def _estimator(name: str):
         return make_estimator("blazepose")
 
 
+def _people(n: int) -> str:
+    return f"{n} person" if n == 1 else f"{n} people"
+
+
 def cmd_segment(args) -> int:
     from .coco import load_boxes_for_image
     from .keypoint_files import load_people_for_image
@@ -153,20 +169,26 @@ def cmd_segment(args) -> int:
 
     image = load_image(args.image)
     size = image.shape[:2]
+    args.out.mkdir(parents=True, exist_ok=True)  # fail on a bad --out before any work
+    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
     if args.keypoints is not None:
         if args.boxes is not None:
             raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
         persons, image_id = load_people_for_image(args.keypoints, args.image, size, args.image_id)
     else:
+        if scorer.needs_masks:
+            raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
         estimator = _estimator(args.estimator)
         boxes = None if args.boxes is None else load_boxes_for_image(args.boxes, args.image, size, args.image_id)
         t = time.perf_counter()
         persons = estimator(image, boxes)
-        print(f"{estimator.name}: {len(persons)} people in {1e3 * (time.perf_counter() - t):.0f} ms")
+        print(f"{estimator.name}: {_people(len(persons))} in {1e3 * (time.perf_counter() - t):.0f} ms")
         image_id = args.image_id if args.image_id is not None else 0
-    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    if args.prior == "heatmap-gdt" and persons.heatmaps is None:
+        print("note: these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior",
+              file=sys.stderr)
     done = segment_image(args.image, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
-    print(f"{len(persons)} people, person score: {scorer.name}, prior: {args.prior} "
+    print(f"{_people(len(persons))}, person score: {scorer.name}, prior: {args.prior} "
           f"({done['timing_ms']['score']:.0f} ms score, {done['timing_ms']['prior+fusion']:.0f} ms prior+fusion)")
     print(f"wrote {done['results']}\nwrote {done['overlay']}")
     return 0
@@ -214,7 +236,7 @@ def cmd_demo(args) -> int:
     ious = paired_iou(done["masks"], persons.masks)
     baseline = paired_iou(oracle_box_masks(persons, done["score"]), persons.masks)
     print(f"COCO image 790 (CC BY 2.0, see {assets / '000000000790.json'} for attribution): "
-          f"{len(persons)} people, ground-truth keypoints, person score: {scorer.name}, prior: {args.prior}")
+          f"{_people(len(persons))}, ground-truth keypoints, person score: {scorer.name}, prior: {args.prior}")
     print("person  annotation_id  IoU(pose2instance)  IoU(oracle-box baseline)")
     for i, (a, b) in enumerate(zip(ious, baseline)):
         print(f"{i:6d}  {persons.ids[i]:13d}  {a:18.3f}  {b:24.3f}")

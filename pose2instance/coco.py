@@ -199,13 +199,20 @@ class CocoPersons:
         """Sorted ids of all images."""
         return sorted(self.images)
 
+    def image(self, image_id: int) -> dict:
+        """The ``images`` entry of ``image_id``; a :class:`CocoFormatError` naming the file if there is none."""
+        try:
+            return self.images[image_id]
+        except KeyError:
+            raise CocoFormatError(f"{self.path}: no image with id {image_id}") from None
+
     def image_size(self, image_id: int) -> tuple[int, int]:
         """``(H, W)`` of an image, from the annotation file."""
-        im = self.images[image_id]
+        im = self.image(image_id)
         return im["height"], im["width"]
 
     def image_path(self, image_id: int) -> Path:
-        return self.image_dir / self.images[image_id]["file_name"]
+        return self.image_dir / self.image(image_id)["file_name"]
 
     def load_image(self, image_id: int) -> np.ndarray:
         """``(H, W, 3)`` uint8 RGB; raises if its size disagrees with the annotation file."""

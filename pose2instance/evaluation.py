@@ -87,11 +87,14 @@ def coco_segm_ap(gt_dataset: dict, results: list[dict], image_ids: list[int] | N
 
     Returns:
         ``{"AP", "AP50", "AP75", "APs", "APm", "APl"}`` in [0, 1]; NaN where undefined
-        (no ground truth in a size range: pycocotools' -1), 0 with no results.
+        (no ground truth in a size range: pycocotools' -1; or ``image_ids`` empty), 0
+        when there are images but no results.
     """
     gt = COCO()
     gt.dataset = copy.deepcopy(gt_dataset)
     gt.dataset.setdefault("categories", [{"id": category_id, "name": "person"}])
+    if image_ids is not None and not len(image_ids):
+        return {k: float("nan") for k in AP_NAMES}  # nothing was evaluated
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         if not results:
@@ -234,7 +237,10 @@ def markdown_table(rows: dict[str, dict], columns: list[str], percent: bool = Fa
         cells = []
         for c in columns:
             v = m.get(c, float("nan"))
-            cells.append(f"{v:+.1%}" if percent and isinstance(v, float) else
-                         (f"{v:.3f}" if isinstance(v, float) else str(v)))
+            if isinstance(v, float) and not np.isfinite(v):
+                cells.append("n/a")
+            else:
+                cells.append(f"{v:+.1%}" if percent and isinstance(v, float) else
+                             (f"{v:.3f}" if isinstance(v, float) else str(v)))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + "\n"

@@ -53,7 +53,11 @@ def load_openpose_json(path: str | Path, image_size: tuple[int, int]) -> Persons
         raise CocoFormatError(f"{path}: not an OpenPose output (no 'people' list)")
     rows = []
     for i, person in enumerate(data["people"]):
-        values = np.asarray(person.get("pose_keypoints_2d", []), np.float32) if isinstance(person, Mapping) else None
+        try:
+            values = np.asarray(person.get("pose_keypoints_2d", []), np.float32) if isinstance(person, Mapping) \
+                else None
+        except (TypeError, ValueError):
+            raise CocoFormatError(f"{path}: people[{i}].pose_keypoints_2d must be numbers") from None
         if values is None or values.size % 3 or values.size // 3 not in (18, 25):
             raise CocoFormatError(f"{path}: people[{i}].pose_keypoints_2d must hold 18 or 25 points "
                                   f"(x, y, c), got {None if values is None else values.size} values")
@@ -126,18 +130,24 @@ def load_people_for_image(keypoints_file: str | Path, image_path: str | Path, im
         return ds.persons(image_id), image_id
     if isinstance(data, Mapping) and "people" in data:
         return load_openpose_json(keypoints_file, image_size), image_id or 0
-    looks_mediapipe = isinstance(data, Mapping) or (
+    looks_mediapipe = (isinstance(data, Mapping) and ("pose_landmarks" in data or "landmarks" in data)) or (
         isinstance(data, list) and data and (isinstance(data[0], list) or
                                              (isinstance(data[0], Mapping) and "x" in data[0])))
     if looks_mediapipe:
         return load_mediapipe_json(keypoints_file, image_size), image_id or 0
-    if not isinstance(data, list):
-        raise CocoFormatError(f"{keypoints_file}: not a COCO, OpenPose or MediaPipe keypoint file")
-    ids = sorted({int(r["image_id"]) for r in data if isinstance(r, Mapping) and "image_id" in r})
+    if not isinstance(data, list) or not data:
+        raise CocoFormatError(f"{keypoints_file}: not a recognised keypoint file (COCO annotations or results, "
+                              "OpenPose or MediaPipe JSON)")
+    ids = sorted({int(r["image_id"]) for r in data
+                  if isinstance(r, Mapping) and isinstance(r.get("image_id"), (int, float))})
     if image_id is None:
         if len(ids) != 1:
             raise CocoFormatError(f"{keypoints_file}: results for {len(ids)} images {ids[:5]}...; pass --image-id")
         image_id = ids[0]
+        stem = Path(image_path).stem
+        if stem.isdigit() and int(stem) != image_id:
+            raise CocoFormatError(f"{keypoints_file} holds results for image_id {image_id}, but {Path(image_path).name} "
+                                  f"looks like image {int(stem)}; pass --image-id {image_id} if they belong together")
     if image_id not in ids:
         raise CocoFormatError(f"{keypoints_file}: no result has image_id {image_id} (it has {ids[:10]})")
     people = load_keypoint_results(keypoints_file, {image_id: tuple(image_size)}, unknown_images="ignore")

@@ -127,9 +127,10 @@ def evaluate_dataset(dataset: CocoPersons, methods: list[str], scorer: PersonSco
     names = {m: ESTIMATED_NAMES.get(m, m) if estimated else m for m in methods}
     report = {"score": scorer.name, "subset": subset, "images": done, "failed": failed, "keypoints": source,
               "methods": {names[m]: ev.evaluate() for m, ev in evaluators.items()},
-              "timing_s": {k: round(v, 3) for k, v in timing.items()},
+              "timing_s": {names.get(k, k): round(v, 3) for k, v in timing.items()},
               "per_instance_iou": {names[m]: ev.per_instance for m, ev in evaluators.items()}}
     if baseline in names:
+        report["baseline"] = names[baseline]
         base = report["methods"][names[baseline]]
         report["relative"] = {n: relative_improvement(v, base, ["mean_iou", *ACC_COLUMNS, *AP_NAMES[:3]])
                               for n, v in report["methods"].items() if n != names[baseline]}
@@ -154,7 +155,8 @@ def format_tables(report: dict) -> str:
         text += f"\nWARNING: COCO AP of {name} could not be computed: {error}\n"
     if report.get("relative"):
         cols = ["mean_iou", *ACC_COLUMNS, "AP", "AP50", "AP75"]
-        text += "\nRelative improvement over the baseline:\n\n" + markdown_table(report["relative"], cols, percent=True)
+        text += (f"\nRelative improvement over {report['baseline']}:\n\n"
+                 + markdown_table(report["relative"], cols, percent=True))
     return text
 
 

@@ -81,7 +81,8 @@ def boxes_from_keypoints(keypoints: np.ndarray, usable: np.ndarray, image_size: 
         margin: fraction of the box size added on every side (at least 8 px).
 
     Returns:
-        ``(N, 4)`` float32 XYXY. A person with no usable keypoint gets the whole image.
+        ``(N, 4)`` float32 XYXY. A person with no usable keypoint, or whose keypoints all
+        lie outside the image, gets the whole image.
     """
     h, w = image_size
     out = np.tile(np.array([0, 0, w, h], np.float32), (len(keypoints), 1))
@@ -91,8 +92,9 @@ def boxes_from_keypoints(keypoints: np.ndarray, usable: np.ndarray, image_size: 
         xy = kp[ok, :2]
         lo, hi = xy.min(0), xy.max(0)
         pad = np.maximum((hi - lo) * margin, 8.0)
-        out[i, :2] = np.maximum(lo - pad, 0)
-        out[i, 2:] = np.minimum(hi + pad, [w, h])
+        box = np.r_[np.maximum(lo - pad, 0), np.minimum(hi + pad, [w, h])]
+        if box[2] > box[0] and box[3] > box[1]:  # keypoints all outside the image keep the whole image
+            out[i] = box
     return out
 
 

@@ -284,6 +284,38 @@ def latest_checkpoint(out: Path) -> Path | None:
     return path
 
 
+#: Options that fix the sample order, the schedule and the model: a resumed run must keep them
+#: (``--steps`` may grow, to train longer: the schedule then stretches from the resumed step on).
+RESUME_FIXED = ("annotations", "images", "val_fraction", "split_seed", "min_area", "require_keypoints",
+                "no_augment", "scale_jitter", "shift_jitter", "batch_size", "optimizer", "lr", "momentum",
+                "weight_decay", "schedule", "warmup_steps", "keypoint_weight", "seed", "world_size")
+
+
+def _run_arguments(args, world: int) -> dict:
+    """The run's options as JSON-ready values, plus the number of processes."""
+    def plain(v):
+        return str(v) if isinstance(v, Path) else [plain(x) for x in v] if isinstance(v, list) else v
+    return {**{k: plain(v) for k, v in vars(args).items() if k != "func"}, "world_size": world}
+
+
+def _check_same_run(saved_path: Path, now: dict) -> None:
+    """Refuse to resume with options that would change what an uninterrupted run does."""
+    if not saved_path.is_file():
+        return
+    try:
+        saved = json.loads(saved_path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{saved_path}: invalid JSON ({e.msg})") from e
+    diff = [k for k in RESUME_FIXED if k in saved and saved[k] != now.get(k)]
+    if saved.get("steps") not in (None, now.get("steps")):
+        print(f"note: --steps changed from {saved['steps']} to {now.get('steps')}: the learning-rate schedule "
+              "differs from the original run's from here on", file=sys.stderr)
+    if diff:
+        raise ValueError(f"--resume with other options than {saved_path} would not continue the same run: "
+                         + ", ".join(f"{k}: was {saved[k]!r}, now {now.get(k)!r}" for k in diff)
+                         + " (use a new --out to start a different run)")
+
+
 def load_checkpoint(path: Path, model: PersonNet, optimizer, scheduler, scaler, config: ModelConfig) -> dict:
     """Restore model, optimizer, scheduler, scaler and RNG from a checkpoint folder; returns its scalars."""
     from .models.networks import read_config
@@ -386,6 +418,9 @@ def _train(args, env: Dist) -> int:
         torch.use_deterministic_algorithms(True, warn_only=env.device.type == "cuda")
     if args.steps < 1 or args.batch_size < 1:
         raise ValueError("--steps and --batch-size must be positive")
+    if args.warmup_steps >= args.steps and env.main:
+        print(f"note: --warmup-steps {args.warmup_steps} >= --steps {args.steps}: the learning rate never reaches "
+              f"--lr {args.lr}", file=sys.stderr)
     out = Path(args.out)
     resume_from = latest_checkpoint(out) if args.resume else None
     if not args.resume and not args.overwrite and (out / "checkpoints" / "latest").is_file():
@@ -400,6 +435,13 @@ def _train(args, env: Dist) -> int:
                 elif target.exists():
                     target.unlink()
     env.barrier()
+
+    if args.val_fraction > 0 and args.val_annotations:
+        raise ValueError("--val-fraction and --val-annotations exclude each other: the held-out part of the "
+                         "first file would be neither trained on nor evaluated")
+    run_args = _run_arguments(args, env.world)
+    if resume_from is not None:
+        _check_same_run(out / "train_args.json", run_args)
 
     # Data.
     sources = coco_sources(args.annotations, args.images)
@@ -441,6 +483,8 @@ def _train(args, env: Dist) -> int:
     if resume_from is not None:
         scalars = load_checkpoint(resume_from, model, optimizer, scheduler, scaler, config)
         step, epoch, batch_in_epoch = scalars["step"], scalars["epoch"], scalars["batch_in_epoch"]
+        if env.main:
+            print(f"resuming from {resume_from} at step {step} of {args.steps}", file=sys.stderr)
     elif args.resume and env.main:
         print(f"note: no checkpoint in {out}/checkpoints; starting from scratch", file=sys.stderr)
     ddp_model = model
@@ -452,9 +496,7 @@ def _train(args, env: Dist) -> int:
     log = val_log = writer = None
     if env.main:
         atomic_write_text(out / "config.json", json.dumps(config.to_json(), indent=2) + "\n")
-        atomic_write_text(out / "train_args.json", json.dumps(
-            {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
-             for k, v in vars(args).items() if k != "func"}, indent=1) + "\n")
+        atomic_write_text(out / "train_args.json", json.dumps(run_args, indent=1) + "\n")
         _truncate_csv(out / "metrics.csv", step)
         _truncate_csv(out / "val.csv", step)
         log = CsvLog(out / "metrics.csv", METRIC_FIELDS)
@@ -467,7 +509,7 @@ def _train(args, env: Dist) -> int:
         print(f"train: {len(train_set)} person crops ({len(first_train)} images of {args.annotations[0].name}"
               + "".join(f" + {s.path.name}" for s in sources[1:]) + f"), val: {len(val_set) if val_set else 0} crops, "
               f"{config.variant} / {config.backbone}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-              f"device {env.device}, {env.world} process(es), amp {amp_dtype}", file=sys.stderr)
+              f"device {env.device}, {env.world} process(es), amp {amp_dtype or 'off'}", file=sys.stderr)
 
     sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True,
                                                   seed=args.seed, drop_last=False)
@@ -564,6 +606,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"pose2instance train: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        try:
+            last = latest_checkpoint(Path(args.out))
+        except CheckpointError:
+            last = None
+        where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
+        print(f"\npose2instance train: interrupted; {where}. Continue with the same command plus --resume.",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy.ndimage import binary_erosion
 
 from .structures import COCO_SKELETON, Persons
 
@@ -34,8 +35,7 @@ def draw_overlay(image: np.ndarray, masks: np.ndarray, persons: Persons | None =
     for i, m in enumerate(masks):
         colour = PALETTE[i % len(PALETTE)].astype(np.float32)
         out[m] = (1 - alpha) * out[m] + alpha * colour
-        edge = m & ~(np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1))
-        out[edge] = colour
+        out[m & ~binary_erosion(m, border_value=1)] = colour  # the outline
     pic = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
     if persons is not None and len(persons):
         draw = ImageDraw.Draw(pic)
@@ -68,9 +68,11 @@ def plot_accuracy_curves(accuracies: dict[str, dict[float, float]], path: str | 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, acc in accuracies.items():
+    markers, styles = "osD^vP*X", ("-", "--", "-.", ":")
+    for i, (name, acc) in enumerate(accuracies.items()):  # distinct markers and dashes: equal curves stay visible
         ts = sorted(acc)
-        ax.plot(ts, [acc[t] for t in ts], marker="o", label=name)
+        ax.plot(ts, [acc[t] for t in ts], marker=markers[i % len(markers)], linestyle=styles[i % len(styles)],
+                markersize=7 - i % 3, label=name)
     ax.set_xlabel("IoU threshold t")
     ax.set_ylabel("accuracy (IoU >= t)")
     ax.set_ylim(0, 1.02)

@@ -125,7 +125,7 @@ def test_segment_without_keypoints_estimates_the_people(tmp_path, capsys, coco_d
     # given boxes (from the annotation file), BlazePose keypoints and heatmaps, heatmap prior
     assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--boxes", str(COCO_DEV), "--score", "oracle",
                  "--prior", "heatmap-gdt", "--out", str(tmp_path)]) != 0  # oracle needs masks: clear error
-    assert "oracle person score needs ground-truth masks" in capsys.readouterr().err
+    assert "--score oracle needs ground-truth masks" in capsys.readouterr().err
     assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--boxes", str(COCO_DEV),
                  "--prior", "heatmap-gdt", "--out", str(tmp_path)]) == 0
     assert "blazepose: 4 people" in capsys.readouterr().out
@@ -197,3 +197,21 @@ def test_evaluate_warns_when_nobody_is_evaluated_and_writes_strict_json(tmp_path
     assert "no person has keypoints: try --subset all" in capsys.readouterr().out
     text = (tmp_path / "metrics.json").read_text()
     assert "NaN" not in text and json.loads(text)["methods"]["oracle-box"]["mean_iou"] is None
+
+
+def test_a_results_file_for_another_image_is_refused(tmp_path, capsys, coco_dev):
+    other = DATA / "coco_persons" / "images" / "000000227000.jpg"
+    res = [{"image_id": 790, "keypoints": np.c_[k[:, :2], (k[:, 2] > 0)].ravel().tolist(), "score": 0.9}
+           for k in coco_dev.persons(790).keypoints]
+    (tmp_path / "res790.json").write_text(json.dumps(res))
+    assert main(["segment", str(other), "--keypoints", str(tmp_path / "res790.json"), "--score", "oracle"]) == 2
+    assert "holds results for image_id 790, but 000000227000.jpg looks like image 227000" in capsys.readouterr().err
+    assert main(["segment", str(IMAGE), "--keypoints", str(COCO_DEV), "--score", "missing.npy"]) == 2
+    assert "missing.npy: score map not found" in capsys.readouterr().err
+    (tmp_path / "empty.json").write_text("{}")
+    assert main(["segment", str(IMAGE), "--keypoints", str(tmp_path / "empty.json"), "--score", "oracle"]) == 2
+    assert "not a recognised keypoint file" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["segment", str(IMAGE), "--keypoints", str(COCO_DEV), "--score", "oracle",
+                 "--out", str(tmp_path / "file")]) == 2
+    assert "File exists" in capsys.readouterr().err

@@ -38,5 +38,10 @@ def test_local_weight_files_load_without_pickle(random_deeplab, demo, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth: DeepLabV3 weights not found"):
         DeepLabScore(tmp_path / "nope.pth")
     (tmp_path / "evil.pth").write_bytes(b"\x80\x04junk")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="evil.pth: not a readable state dict"):
         DeepLabScore(tmp_path / "evil.pth")
+    wrong = {k: v for k, v in state.items() if not k.startswith("aux_classifier")}
+    wrong["classifier.4.weight"] = torch.zeros(3, 256, 1, 1)
+    torch.save(wrong, tmp_path / "wrong.pth")
+    with pytest.raises(ValueError, match=r"wrong.pth: checkpoint does not fit.*classifier.4.weight.*missing key"):
+        DeepLabScore(tmp_path / "wrong.pth")

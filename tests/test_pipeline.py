@@ -48,12 +48,15 @@ def test_masks_are_disjoint_and_inside_the_score(demo):
 
 
 def test_box_term_matters(coco_dev):
-    """Without the box term, pixels far outside a person's box can go to them."""
-    persons = coco_dev.persons(790)
+    """Without the box term, pixels far outside a person's box can go to them (COCO 60623: 0.890 -> 0.916)."""
+    persons = coco_dev.persons(60623)
     score = persons.masks.any(0)
     free = Pose2Instance("euclidean", box_weight=0)(persons, score).masks
     boxed = Pose2Instance("euclidean")(persons, score).masks
-    assert paired_iou(boxed, persons.masks).mean() >= paired_iou(free, persons.masks).mean()
+    assert paired_iou(boxed, persons.masks).mean() > paired_iou(free, persons.masks).mean() + 0.01
+    from pose2instance.fusion import box_masks
+    outside = ~box_masks(persons)
+    assert (boxed & outside).sum() < 0.2 * (free & outside).sum()
 
 
 def test_all_methods_run_with_zero_people(demo):

@@ -4,7 +4,7 @@ import pytest
 from pose2instance.priors import (ConfidenceRule, EuclideanPrior, GaussianHeatmapPrior, GeodesicPrior,
                                   keypoint_distances, limb_distances, make_prior, person_scales,
                                   skeleton_distance)
-from pose2instance.structures import COCO_SKELETON, Persons
+from pose2instance.structures import Persons
 
 
 def one_person(points, size=(60, 80), box=None, kind="visibility"):
@@ -105,8 +105,8 @@ def test_gaussian_heatmaps():
     h = GaussianHeatmapPrior(sigma_scale=0.1).encode(p)[0]
     assert h[0, 20, 40] == pytest.approx(1.0)
     assert h[5, 40, 10] == pytest.approx(0.5)  # occluded: confidence 0.5
-    sigma = 0.1 * 50
-    assert h[0, 20, 45] == pytest.approx(np.exp(-0.5), rel=1e-4)  # one sigma away
+    sigma = 0.1 * 50  # sigma_scale x person scale (the box is 50 x 50)
+    assert h[0, 20, 40 + int(sigma)] == pytest.approx(np.exp(-0.5), rel=1e-4)  # one sigma away
     assert h[1].max() == 0
 
 

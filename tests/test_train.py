@@ -131,6 +131,11 @@ def test_clear_errors_for_existing_runs_and_changed_configs(reference, tmp_path,
     assert train_main(train_args(out, extra=("--resume", "--width", "16"))) == 2
     err = capsys.readouterr().err
     assert "different model config" in err and "width: checkpoint 8, now 16" in err
+    assert train_main(train_args(out, batch=8, extra=("--resume",))) == 2
+    assert "would not continue the same run: batch_size: was 4, now 8" in capsys.readouterr().err
+    assert train_main(train_args(tmp_path / "new", extra=("--val-fraction", "0.3", "--val-annotations",
+                                                         str(COCO_DEV)))) == 2
+    assert "--val-fraction and --val-annotations exclude each other" in capsys.readouterr().err
     # A corrupt optimizer state is named.
     last = out / "checkpoints" / f"step_{STEPS:07d}"
     (last / "train_state.safetensors").write_bytes(b"\x00garbage")
@@ -141,3 +146,16 @@ def test_clear_errors_for_existing_runs_and_changed_configs(reference, tmp_path,
 def test_dataset_without_usable_person_fails_clearly(tmp_path, capsys):
     assert train_main(train_args(tmp_path / "none", extra=("--min-area", "1e9"))) == 2
     assert "no usable person in" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_names_the_checkpoint(tmp_path):
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "pose2instance.train", *train_args(out, steps=100000)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "latest").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted; the last checkpoint is" in err and "--resume" in err and "Traceback" not in err

@@ -154,7 +154,6 @@ class PersonNet(nn.Module):
             heatmaps = self.keypoint_head(feats)
             out["heatmaps"] = heatmaps
             if self.config.variant == "cascade":
-                out["mask_seg"] = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
                 mask = self.combiner(mask, self.shape_head(heatmaps))
         out["mask"] = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return out

@@ -39,6 +39,8 @@ def make_scorer(spec: str) -> PersonScorer:
         return LearnedScore(spec.partition(":")[2] or None)
     if Path(spec).exists():
         return FileScore(spec)
+    if Path(spec).suffix.lower() in (".npy", ".png") or "/" in spec:
+        raise ValueError(f"{spec}: score map not found")
     raise ValueError(f"unknown person score {spec!r}: use one of {', '.join(SCORER_NAMES)} "
                      "or an existing .npy/.png file or folder")
 

@@ -15,8 +15,6 @@ import numpy as np
 from .base import PersonScorer
 
 PERSON_CLASS = 15  # index of "person" in the VOC label set of the torchvision weights
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class DeepLabScore(PersonScorer):
@@ -52,19 +50,28 @@ class DeepLabScore(PersonScorer):
         else:
             model = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
             if weights is not None:
-                model.load_state_dict(self._read_state(Path(weights)))
+                from ..models.networks import load_state_checked
+                load_state_checked(model, self._read_state(Path(weights)), str(weights))
         self.model = model.eval().to(self.device)
         self.resize = resize
 
     def _read_state(self, path: Path) -> dict:
+        """A state dict from ``.safetensors`` or a ``torch.save`` file (``weights_only``: no arbitrary objects)."""
         if not path.is_file():
             raise FileNotFoundError(f"{path}: DeepLabV3 weights not found")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            return load_file(str(path))
-        return self.torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
+                return load_file(str(path))
+            state = self.torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # corrupt or foreign files raise anything from pickle/zip/safetensors
+            raise ValueError(f"{path}: not a readable state dict ({type(e).__name__}: {e})") from e
+        if not isinstance(state, dict):
+            raise ValueError(f"{path}: expected a state dict, found a {type(state).__name__}")
+        return state
 
     def __call__(self, image, persons, image_path=None):
+        from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD
         torch = self.torch
         h, w = image.shape[:2]
         x = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div(255)
