@@ -44,7 +44,7 @@ def evaluated_persons(persons, subset: str = "keypoints") -> np.ndarray:
         raise ValueError(f"subset must be 'keypoints' or 'all', got {subset!r}")
     keep = (persons.keypoints[..., 2] > 0).any(1) if subset == "keypoints" else np.ones(len(persons), bool)
     if persons.masks is not None:
-        keep &= persons.masks.reshape(len(persons), -1).any(1)
+        keep &= persons.masks.any(axis=(1, 2))
     return keep
 
 
