@@ -93,13 +93,10 @@ class CropWindow:
     def grid(self, n: int, image_size: tuple[int, int]) -> torch.Tensor:
         """``(n, n, 2)`` float32 ``grid_sample`` grid (normalised x, y of each crop pixel centre in the image)."""
         h, w = image_size
-        u = torch.arange(n, dtype=torch.float64)
-        s = self.side / n
-        f = -1.0 if self.flip else 1.0
-        x = self.cx + f * (u + 0.5 - n / 2) * s
-        y = self.cy + (u + 0.5 - n / 2) * s
-        gx = (2 * x + 1) / w - 1
-        gy = (2 * y + 1) / h - 1
+        u = np.arange(n, dtype=np.float64)
+        xy = torch.from_numpy(self.to_image(np.stack([u, u], -1), n))  # x depends on u only, y on v only
+        gx = (2 * xy[:, 0] + 1) / w - 1
+        gy = (2 * xy[:, 1] + 1) / h - 1
         return torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1).float()
 
 
@@ -129,12 +126,9 @@ def paste_crops(values: torch.Tensor, windows: Sequence[CropWindow], image_size:
         y0, y1 = max(int(np.floor(win.cy - half)), 0), min(int(np.ceil(win.cy + half)), h - 1)
         if x1 < x0 or y1 < y0:
             continue
-        xs = torch.arange(x0, x1 + 1, dtype=torch.float64)
-        ys = torch.arange(y0, y1 + 1, dtype=torch.float64)
-        s = win.side / n
-        f = -1.0 if win.flip else 1.0
-        u = f * (xs - win.cx) / s + n / 2 - 0.5
-        v = (ys - win.cy) / s + n / 2 - 0.5
+        xs, ys = np.arange(x0, x1 + 1, dtype=np.float64), np.arange(y0, y1 + 1, dtype=np.float64)
+        u = torch.from_numpy(win.to_crop(np.stack([xs, np.zeros_like(xs)], -1), n)[:, 0])  # u depends on x only
+        v = torch.from_numpy(win.to_crop(np.stack([np.zeros_like(ys), ys], -1), n)[:, 1])  # v on y only
         grid = torch.stack(torch.meshgrid((2 * v + 1) / n - 1, (2 * u + 1) / n - 1, indexing="ij")[::-1], -1)
         inside = (grid.abs() <= 1).all(-1)
         crop = F.grid_sample(values[i][None, None], grid[None].to(values.device, values.dtype), mode="bilinear",
@@ -184,7 +178,7 @@ def _crop_persons(persons: Persons, index: Sequence[int], window: CropWindow, n:
 
 
 def crop_priors(persons: Persons, index: int, window: CropWindow, n: int, priors: Sequence[str],
-                others: bool = True, clip: float = 2.0, crop_image: np.ndarray | None = None) -> np.ndarray:
+                others: bool = True, clip: float = 2.0, crop_rgb: torch.Tensor | None = None) -> np.ndarray:
     """Prior channels of person ``index`` on its crop: ``(P, n, n)`` float32.
 
     Each encoder of ``priors`` (:func:`pose2instance.priors.make_prior` names) encodes the
@@ -192,13 +186,16 @@ def crop_priors(persons: Persons, index: int, window: CropWindow, n: int, priors
     at ``clip``). With ``others``, one more channel holds the distance to the nearest
     skeleton of any *other* person of the image (their box when they have no keypoint),
     in the target person's scale, clipped at ``clip`` (``clip`` everywhere with no one else).
-    ``crop_image`` (``(n, n, 3)`` uint8) is needed by the geodesic prior only.
+    ``crop_rgb`` (the ``(3, n, n)`` float crop in [0, 1]) is needed by the geodesic prior only.
     """
     from .priors import make_prior
     from .priors.euclidean import skeleton_distance
     from .priors.skeleton import person_scales
 
     target = _crop_persons(persons, [index], window, n)
+    crop_image = None
+    if crop_rgb is not None and "geodesic" in priors:
+        crop_image = (crop_rgb.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
     channels = []
     for name in priors:
         enc = make_prior(name)
@@ -260,10 +257,7 @@ def make_sample(image: np.ndarray, persons: Persons, index: int, target_mask: np
         valid &= crop[5:6] < 0.5
     out = {"mask": (mask > 0.5).float(), "valid": valid.float()}
     if config.variant == "pose":
-        crop_uint8 = None
-        if "geodesic" in config.priors:
-            crop_uint8 = (rgb.permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
-        prior = crop_priors(persons, index, window, n, config.priors, config.others, config.prior_clip, crop_uint8)
+        prior = crop_priors(persons, index, window, n, config.priors, config.others, config.prior_clip, rgb)
         out["input"] = torch.cat([rgb, torch.from_numpy(prior)], 0)
     else:
         out["input"] = rgb

@@ -389,7 +389,7 @@ class BlazePoseEstimator(PoseEstimator):
         pts = xy[confident] if confident.sum() >= 2 else xy
         lo, hi = pts.min(0), pts.max(0)
         pad = (hi - lo) * self.box_pad
-        box = np.clip(np.concatenate([lo - pad, hi + pad]), np.tile(lo_lim, 2), np.tile(hi_lim, 2))
+        box = np.clip(np.concatenate([lo - pad, hi + pad]), 0, [w, h, w, h])  # box extents, as boxes_from_keypoints
         return PersonEstimate(kp, res.person, box.astype(np.float32),
                               sigmoid(res.heatmaps[list(COCO_FROM_MEDIAPIPE)]), heatmap_box(res.crop))
 

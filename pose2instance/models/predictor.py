@@ -71,13 +71,8 @@ class Predictor:
         rgb = sample_crops(image_tensor(image).to(self.device), windows, n)
         if self.config.variant != "pose":
             return rgb, windows
-        priors = []
-        for i, win in enumerate(windows):
-            crop = None
-            if "geodesic" in self.config.priors:
-                crop = (rgb[i].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
-            priors.append(crop_priors(persons, i, win, n, self.config.priors, self.config.others,
-                                      self.config.prior_clip, crop))
+        priors = [crop_priors(persons, i, win, n, self.config.priors, self.config.others, self.config.prior_clip,
+                              rgb[i]) for i, win in enumerate(windows)]
         return torch.cat([rgb, torch.from_numpy(np.stack(priors)).to(self.device)], 1), windows
 
     @torch.no_grad()

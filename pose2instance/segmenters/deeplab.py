@@ -38,7 +38,8 @@ class DeepLabScore(PersonScorer):
         except ImportError as e:
             raise ImportError('DeepLabV3 needs torch and torchvision: pip install "pose2instance[torch]"') from e
         self.torch = torch
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from ..models.predictor import default_device
+        self.device = torch.device(device) if device else default_device()
         if weights == "default":
             try:
                 model = deeplabv3_resnet50(weights=DeepLabV3_ResNet50_Weights.DEFAULT)
