@@ -16,9 +16,10 @@ import time
 import warnings
 from pathlib import Path
 
-from pose2instance.coco import CocoPersons
-from pose2instance.report import evaluate_dataset
-from pose2instance.segmenters import make_scorer
+from pose2instance.io import CocoPersons
+from pose2instance.evaluation import evaluate_dataset
+from pose2instance.registry import make_methods
+from pose2instance.registry import make_scorer
 
 ANNOTATIONS = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
     / "coco_persons" / "annotations" / "person_keypoints_dev.json"
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
     rows = []
     for methods in (["oracle-box"], ["oracle-box", "geodesic"]):
         t = time.perf_counter()
-        report = evaluate_dataset(dataset, methods, scorer, progress=False)
+        report = evaluate_dataset(dataset, make_methods(methods), scorer, progress=False)
         rows.append((methods, time.perf_counter() - t, report))
     print(f"{len(dataset.image_ids)} images of {args.annotations.name}, person score {scorer.name}\n")
     print("| methods | wall s | ratio to baseline run | stages (s) |\n|---|---|---|---|")

@@ -43,7 +43,7 @@ def peak_rss_mib() -> float:
 
 
 def load_images(n: int):
-    from pose2instance.coco import CocoPersons
+    from pose2instance.io import CocoPersons
     ds = CocoPersons(DEV)
     chosen = [i for i in ds.image_ids if len(ds.persons(i, with_masks=False)) >= 2][:n]
     return [(ds.load_image(i), ds.persons(i, with_masks=False)) for i in chosen]
@@ -58,10 +58,10 @@ def sync(device):
 def bench_variant(variant: str, args) -> dict:
     """One variant, in this process."""
     import torch
-    from pose2instance.coco import CocoPersons
-    from pose2instance.data import PersonCropDataset
-    from pose2instance.models import Predictor, build_model
-    from pose2instance.train import compute_losses
+    from pose2instance.io import CocoPersons
+    from pose2instance.learned.dataset import PersonCropDataset
+    from pose2instance.learned.models import Predictor, build_model
+    from pose2instance.learned.train import compute_losses
     torch.manual_seed(0)
     device = torch.device(args.device)
     images = load_images(args.images)
@@ -118,7 +118,7 @@ def bench_variant(variant: str, args) -> dict:
 def bench_maskrcnn(args) -> dict:
     import torch
     import torchvision
-    from pose2instance.data import image_tensor
+    from pose2instance.learned.sampling import image_tensor
     torch.manual_seed(0)
     device = torch.device(args.device)
     images = [image_tensor(im).to(device) for im, _ in load_images(args.images)]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2instance.coco import CocoPersons
+from pose2instance.io import CocoPersons
 from pose2instance.fusion import fuse
 from pose2instance.pipeline import Pose2Instance
 from pose2instance.priors import EuclideanPrior, GeodesicPrior, build_superpixel_graph, geodesic_distances

@@ -20,10 +20,10 @@ import warnings
 from pathlib import Path
 
 from pose2instance.cli import segment_image
-from pose2instance.coco import CocoPersons
+from pose2instance.io import CocoPersons
 from pose2instance.estimators import make_estimator
-from pose2instance.images import load_image
-from pose2instance.segmenters import make_scorer
+from pose2instance.io import load_image
+from pose2instance.registry import make_scorer
 
 ANNOTATIONS = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
     / "coco_persons" / "annotations" / "person_keypoints_dev.json"

@@ -31,8 +31,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from pose2instance.coco import CocoPersons
-from pose2instance.estimators import ESTIMATOR_NAMES, PoseEstimator, make_estimator
+from pose2instance.io import CocoPersons
+from pose2instance.estimators import ESTIMATORS, PoseEstimator, make_estimator
 from pose2instance.structures import Persons, box_iou
 
 DATA = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -100,7 +100,7 @@ def evaluate(estimator: PoseEstimator, coco: CocoPersons, gt_boxes: bool, limit:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--estimators", nargs="+", default=["blazepose"], choices=ESTIMATOR_NAMES)
+    parser.add_argument("--estimators", nargs="+", default=["blazepose"], choices=ESTIMATORS)
     parser.add_argument("--annotations", type=Path, default=DEFAULT_ANNOTATIONS)
     parser.add_argument("--limit", type=int, default=None, help="use the first N images only")
     args = parser.parse_args()

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pose2instance.coco import CocoPersons
+from pose2instance.io import CocoPersons
 from pose2instance.layouts import to_coco17
-from pose2instance.segmenters.mediapipe import BlazePoseMaskScore, SelfieScore
+from pose2instance.scores.mediapipe import BlazePoseMaskScore, SelfieScore
 
 DATA = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DEFAULT_ANNOTATIONS = DATA / "coco_persons" / "annotations" / "person_keypoints_dev.json"

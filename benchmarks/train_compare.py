@@ -1,7 +1,7 @@
 """The paper's learned comparison at small scale: train every variant with the same budget, evaluate on unseen images.
 
 Data (``../shared/data/coco_persons``): the images of ``person_keypoints_dev.json`` are
-split by image id (:func:`pose2instance.data.split_image_ids`, ``--val-fraction`` 0.4,
+split by image id (:func:`pose2instance.learned.dataset.split_image_ids`, ``--val-fraction`` 0.4,
 seed 0). Every variant trains on the train part of the dev file plus all of
 ``person_masks_only.json`` (disjoint images, masks but no keypoints: their keypoint
 loss is off, and the pose variant sees only the box fallback of the prior for them),
@@ -43,7 +43,7 @@ COLUMNS = ["count", "mean_iou", "acc@0.5", "acc@0.6", "acc@0.7", "acc@0.8", "acc
 
 def train_command(name: str, args, out: Path) -> list[str]:
     variant, extra = ("pose", ABLATIONS[name]) if name in ABLATIONS else (name, [])
-    cmd = [sys.executable, "-m", "pose2instance.train",
+    cmd = [sys.executable, "-m", "pose2instance.learned.train",
            "--annotations", str(ANNOTATIONS / "person_keypoints_dev.json"), str(ANNOTATIONS / "person_masks_only.json"),
            "--val-fraction", str(args.val_fraction), "--split-seed", str(args.split_seed),
            "--variant", variant, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
@@ -69,20 +69,19 @@ def main() -> None:
     p.add_argument("--ablation", action="store_true", help=f"also train {', '.join(ABLATIONS)} (prior choice)")
     p.add_argument("--no-training-free", action="store_true", help="skip the training-free rows")
     p.add_argument("--no-blazepose", action="store_true", help="skip the BlazePose person-score rows")
-    p.add_argument("train_args", nargs=argparse.REMAINDER, help="extra options for pose2instance.train after --")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="extra options for pose2instance.learned.train after --")
     args = p.parse_args()
     if args.train_args[:1] == ["--"]:
         args.train_args = args.train_args[1:]
 
     import torch
     torch.set_num_threads(args.threads)
-    from pose2instance.coco import CocoPersons
-    from pose2instance.data import split_image_ids
-    from pose2instance.evaluation import markdown_table
-    from pose2instance.models import Predictor, evaluate_predictor, load_model
-    from pose2instance.report import evaluate_dataset
-    from pose2instance.segmenters import OracleScore
-    from pose2instance.segmenters.learned import LearnedScore
+    from pose2instance.io import CocoPersons
+    from pose2instance.learned.dataset import split_image_ids
+    from pose2instance.evaluation import evaluate_dataset, markdown_table
+    from pose2instance.learned.scores import LearnedMasks, LearnedScore
+    from pose2instance.registry import make_methods
+    from pose2instance.scores import OracleScore
 
     dev = CocoPersons(ANNOTATIONS / "person_keypoints_dev.json")
     train_ids, val_ids = split_image_ids(dev.image_ids, args.val_fraction, args.split_seed)
@@ -95,8 +94,8 @@ def main() -> None:
             t = time.perf_counter()
             subprocess.run(train_command(variant, args, run), check=True)
             train_time[variant] = time.perf_counter() - t
-        predictor = Predictor(load_model(run), "cpu")
-        rows[f"learned {variant}"] = evaluate_predictor(predictor, dev, val_ids)
+        own = evaluate_dataset(dev, [LearnedMasks(run / "model.safetensors", "cpu")], image_ids=val_ids, progress=False)
+        rows[f"learned {variant}"] = own["methods"]["learned"]
         print(f"{variant}: mean IoU {rows[f'learned {variant}']['mean_iou']:.3f}, AP {rows[f'learned {variant}']['AP']:.3f}",
               file=sys.stderr)
 
@@ -105,18 +104,18 @@ def main() -> None:
     print(f"best: {best}", file=sys.stderr)
     fusion = {}
     if not args.no_training_free:
-        oracle = evaluate_dataset(dev, ["box", "oracle-box", "euclidean", "geodesic"], OracleScore(),
+        oracle = evaluate_dataset(dev, make_methods(["box", "oracle-box", "euclidean", "geodesic"]), OracleScore(),
                                   image_ids=val_ids, progress=False)
         for m, v in oracle["methods"].items():
             fusion[f"{m} (oracle score)"] = v
         score = LearnedScore(args.out / best, "cpu")
-        rep = evaluate_dataset(dev, ["oracle-box", "euclidean", "geodesic"], score, image_ids=val_ids, progress=False)
+        rep = evaluate_dataset(dev, make_methods(["oracle-box", "euclidean", "geodesic"]), score, image_ids=val_ids, progress=False)
         for m, v in rep["methods"].items():
             fusion[f"{m} (learned {best} score)"] = v
         if not args.no_blazepose:
             try:
-                from pose2instance.segmenters.mediapipe import BlazePoseMaskScore
-                rep = evaluate_dataset(dev, ["oracle-box", "euclidean", "geodesic"], BlazePoseMaskScore(),
+                from pose2instance.scores.mediapipe import BlazePoseMaskScore
+                rep = evaluate_dataset(dev, make_methods(["oracle-box", "euclidean", "geodesic"]), BlazePoseMaskScore(),
                                        image_ids=val_ids, progress=False)
                 for m, v in rep["methods"].items():
                     fusion[f"{m} (blazepose score)"] = v

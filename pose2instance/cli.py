@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -11,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .pipeline import FUSION_PRIORS, METHODS
+from .estimators import ESTIMATORS
+from .registry import FUSION_PRIORS, METHODS, score_help
 
 DEFAULT_SCORE = "blazepose"
-ESTIMATOR_CHOICES = ("auto", "yolo", "blazepose")
+ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
 
 
 def _fusion_args(p: argparse.ArgumentParser) -> None:
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "name, or the only one)")
     seg.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior "
                      "(heatmap-gdt needs estimator heatmaps: BlazePose)")
-    seg.add_argument("--score", default=DEFAULT_SCORE, help="person score: oracle (ground-truth masks), blazepose, selfie, learned[:PATH], deeplab[:PATH], or a "".npy/.png map")
+    seg.add_argument("--score", default=DEFAULT_SCORE, help=f"person score: {score_help()}")
     seg.add_argument("--out", type=Path, default=Path("pose2instance_out"), help="output folder")
     _fusion_args(seg)
 
@@ -71,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--images", type=Path, help="image folder (default: images/ beside annotations/)")
     ev.add_argument("--methods", nargs="+", default=["box", "oracle-box", "euclidean", "geodesic"],
                     choices=METHODS, metavar="METHOD", help=f"from {', '.join(METHODS)}")
-    ev.add_argument("--score", default="oracle", help="person score: oracle (ground-truth masks), blazepose, selfie, learned[:PATH], deeplab[:PATH], or a ""folder of <image stem>.npy/.png maps")
-    ev.add_argument("--keypoints", default="gt", metavar="gt|estimated|FILE",
-                    help="ground-truth keypoints and boxes (default), estimated by --estimator, or a COCO "
-                         "keypoint results file of any pose estimator")
+    ev.add_argument("--score", default="oracle", help=f"person score: {score_help()}")
+    ev.add_argument("--learned-model", type=Path, help="checkpoint of the learned method (default: the shipped one)")
+    ev.add_argument("--keypoints", default="gt", metavar="gt|estimated|PATH",
+                    help="ground-truth keypoints and boxes (default), estimated by --estimator, a COCO keypoint "
+                         "results file of any pose estimator, or a folder of per-image OpenPose / MediaPipe files "
+                         "(<image stem>.json or <image stem>_keypoints.json)")
     ev.add_argument("--estimator", choices=ESTIMATOR_CHOICES, default="auto",
                     help="with --keypoints estimated: yolo (AGPL extra) if installed, else blazepose")
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
@@ -100,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
-    from .segmenters import make_scorer
+    from .registry import make_scorer
     if spec is not None:
         return make_scorer(spec)
     try:
@@ -119,9 +121,9 @@ def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
 
 
 def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, scorer, prior: str, out: Path,
-                  fusion: dict) -> dict:
+                  fusion: dict, category_id: int = 1) -> dict:
     """Run one image end to end and write its results JSON and overlay; returns what was written."""
-    from .coco import mask_to_rle
+    from .io import results_entries, write_results
     from .pipeline import Pose2Instance
     from .visualize import draw_overlay, save_png
 
@@ -130,32 +132,11 @@ def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, s
     t1 = time.perf_counter()
     result = Pose2Instance(prior, **fusion)(persons, score, image)
     t2 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i, mask in enumerate(result.masks):
-        rle = mask_to_rle(mask)
-        ys, xs = np.nonzero(mask)
-        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] \
-            if xs.size else [0, 0, 0, 0]
-        results.append({"image_id": int(image_id), "category_id": 1, "segmentation": rle, "bbox": bbox,
-                        "score": float(persons.scores[i]), "area": int(mask.sum()),
-                        "keypoints": persons.keypoints[i].ravel().round(2).tolist()})
-    results_path = out / f"{image_path.stem}_results.json"
-    results_path.write_text(json.dumps(results))
+    entries = results_entries(image_id, result.masks, persons.scores, category_id, persons.keypoints, with_box=True)
+    results_path = write_results(out / f"{image_path.stem}_results.json", entries)
     overlay_path = save_png(draw_overlay(image, result.masks, persons), out / f"{image_path.stem}_overlay.png")
     return {"results": results_path, "overlay": overlay_path, "masks": result.masks, "score": score,
             "timing_ms": {"score": 1e3 * (t1 - t0), "prior+fusion": 1e3 * (t2 - t1)}}
-
-
-def _estimator(name: str):
-    """The pose estimator for ``name``; ``auto`` is YOLO when its (AGPL) extra is installed, else BlazePose."""
-    from .estimators import make_estimator
-    if name != "auto":
-        return make_estimator(name)
-    try:
-        return make_estimator("yolo")
-    except ImportError:
-        return make_estimator("blazepose")
 
 
 def _people(n: int) -> str:
@@ -163,9 +144,8 @@ def _people(n: int) -> str:
 
 
 def cmd_segment(args) -> int:
-    from .coco import load_boxes_for_image
-    from .keypoint_files import load_people_for_image
-    from .images import load_image
+    from .estimators import make_estimator
+    from .io import load_boxes, load_image, load_people
 
     image = load_image(args.image)
     size = image.shape[:2]
@@ -174,17 +154,18 @@ def cmd_segment(args) -> int:
     if args.keypoints is not None:
         if args.boxes is not None:
             raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
-        persons, image_id = load_people_for_image(args.keypoints, args.image, size, args.image_id)
+        persons, image_id = load_people(args.keypoints, args.image, size, args.image_id)
     else:
         if scorer.needs_masks:
             raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
-        estimator = _estimator(args.estimator)
-        boxes = None if args.boxes is None else load_boxes_for_image(args.boxes, args.image, size, args.image_id)
+        estimator = make_estimator(args.estimator)
+        boxes = None if args.boxes is None else load_boxes(args.boxes, args.image, size, args.image_id)
         t = time.perf_counter()
         persons = estimator(image, boxes)
         print(f"{estimator.name}: {_people(len(persons))} in {1e3 * (time.perf_counter() - t):.0f} ms")
         image_id = args.image_id if args.image_id is not None else 0
-    if args.prior == "heatmap-gdt" and persons.heatmaps is None:
+    from .priors import make_prior
+    if make_prior(args.prior).needs_heatmaps and persons.heatmaps is None:
         print("note: these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior",
               file=sys.stderr)
     done = segment_image(args.image, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
@@ -195,21 +176,21 @@ def cmd_segment(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .coco import CocoPersons
-    from .report import evaluate_dataset, format_tables
+    from .estimators import make_estimator
+    from .evaluation import evaluate_dataset, format_tables
+    from .io import CocoPersons, load_people_per_image
+    from .registry import make_methods
 
     dataset = CocoPersons(args.annotations, args.images)
     scorer = _default_scorer(args.score, allow_oracle_fallback=False)
     estimator = results = None
     if args.keypoints == "estimated":
-        estimator = _estimator(args.estimator)
+        estimator = make_estimator(args.estimator)
     elif args.keypoints != "gt":
-        from .coco import load_keypoint_results
-        sizes = {i: dataset.image_size(i) for i in dataset.image_ids}
-        results = load_keypoint_results(args.keypoints, sizes)
+        results = load_people_per_image(args.keypoints, dataset)
     ids = dataset.image_ids[: args.limit] if args.limit else None
-    method_kwargs = _fusion_kwargs(args)
-    report = evaluate_dataset(dataset, args.methods, scorer, args.out, args.subset, args.baseline, ids, method_kwargs,
+    methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
+    report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,
                               estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name)
     print(format_tables(report))
     print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
@@ -222,9 +203,9 @@ def cmd_evaluate(args) -> int:
 def cmd_demo(args) -> int:
     from importlib.resources import files
 
-    from .coco import CocoPersons
     from .evaluation import paired_iou
     from .fusion import oracle_box_masks
+    from .io import CocoPersons
 
     assets = Path(str(files("pose2instance") / "assets"))
     dataset = CocoPersons(assets / "000000000790.json", assets)
@@ -249,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # its options live with the torch code, imported only here
         try:
-            from .train import main as train_main
+            from .learned.train import main as train_main
         except ImportError as e:
             print(f'pose2instance train: error: {e}; pip install "pose2instance[torch]"', file=sys.stderr)
             return 2

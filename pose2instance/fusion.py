@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .coco import mask_to_rle
-from .structures import Persons
+from .structures import Persons, box_pixels, check_score
 
 
 @dataclass
@@ -38,27 +37,6 @@ class FusionResult:
     labels: np.ndarray
     instance_maps: np.ndarray
     fused: np.ndarray
-
-    def rles(self) -> list[dict]:
-        """The masks as COCO RLE dicts."""
-        return [mask_to_rle(m) for m in self.masks]
-
-
-def check_score(score: np.ndarray, image_size: tuple[int, int], source: str = "person score") -> np.ndarray:
-    """Validate a person score map: ``(H, W)`` numbers in ``[0, 1]`` -> float32; clear errors otherwise."""
-    s = np.asarray(score)
-    if s.shape != tuple(image_size):
-        raise ValueError(f"{source}: shape {s.shape} does not match the image (H, W) = {tuple(image_size)}")
-    if s.dtype == bool:
-        return s.astype(np.float32)
-    if not np.issubdtype(s.dtype, np.number):
-        raise ValueError(f"{source}: dtype {s.dtype} is not numeric")
-    s = s.astype(np.float32)
-    if not np.isfinite(s).all():
-        raise ValueError(f"{source}: contains NaN or infinite values")
-    if s.min() < 0 or s.max() > 1:
-        raise ValueError(f"{source}: values must be probabilities in [0, 1], got [{s.min():.3g}, {s.max():.3g}]")
-    return s
 
 
 def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, background: str = "score",
@@ -99,14 +77,6 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
     labels = np.where(person, owner, -1).astype(np.int32)
     masks = labels[None] == np.arange(n)[:, None, None]
     return FusionResult(masks, labels, p, fused)
-
-
-def box_pixels(box: np.ndarray, image_size: tuple[int, int]) -> tuple[slice, slice]:
-    """Row and column slices of the pixels an XYXY box touches: columns ``floor(x0)..ceil(x1)-1``."""
-    h, w = image_size
-    x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    x1, y1 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
-    return slice(y0, max(y1, y0)), slice(x0, max(x1, x0))
 
 
 def box_masks(persons: Persons) -> np.ndarray:

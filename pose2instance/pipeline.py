@@ -1,6 +1,19 @@
-"""The training-free method and its baselines behind one call: people + person score -> masks."""
+"""The training-free method and its baselines, each a :class:`MaskMethod`: people + person score -> masks.
+
+Every method is built once (per run) and called per image; it declares what it
+needs, so callers never test names:
+
+* ``needs_image``: it reads the ``(H, W, 3)`` image (the geodesic prior);
+* ``needs_heatmaps``: it is built for estimator heatmaps (``persons.heatmaps``);
+* ``needs_score``: it reads the per-pixel person score (every method here does).
+
+The registry that maps names to these (and to the learned model) is
+:data:`pose2instance.registry.METHODS`.
+"""
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -9,17 +22,55 @@ from .priors import PriorEncoder, make_prior
 from .priors.skeleton import box_affinity
 from .structures import Persons
 
-#: The priors fusion can use (the per-keypoint / per-limb Euclidean modes share the skeleton affinity).
-FUSION_PRIORS = ("euclidean", "geodesic", "heatmap", "heatmap-gdt")
-#: Methods that :func:`predict_masks` knows: the box baselines and one Pose2Instance per prior.
-METHODS = ("box", "oracle-box", "oracle-box-nearest", *FUSION_PRIORS)
+
+class MaskMethod(ABC):
+    """One mask per person of an image: ``predict(persons, score, image) -> (N, H, W)`` bool."""
+
+    name: str = "method"
+    needs_image: bool = False
+    needs_heatmaps: bool = False
+    needs_score: bool = True
+
+    @abstractmethod
+    def predict(self, persons: Persons, score: np.ndarray | None, image: np.ndarray | None = None) -> np.ndarray:
+        """``(N, H, W)`` bool masks, mask ``i`` for person ``i``.
+
+        Args:
+            persons: the ``N`` people (boxes XYXY, keypoints) of an ``(H, W)`` image.
+            score: ``(H, W)`` person probability in ``[0, 1]`` (None only if not ``needs_score``).
+            image: ``(H, W, 3)`` uint8 RGB (required if ``needs_image``).
+        """
 
 
-class Pose2Instance:
+class BoxMasks(MaskMethod):
+    """Baseline ``box``: each person's box filled."""
+
+    name = "box"
+    needs_score = False
+
+    def predict(self, persons, score, image=None):
+        return box_masks(persons)
+
+
+class OracleBoxMasks(MaskMethod):
+    """Baselines ``oracle-box`` (overlaps shared, the paper's) and ``oracle-box-nearest``: score pixels in each box.
+
+    See :func:`pose2instance.fusion.oracle_box_masks`.
+    """
+
+    def __init__(self, overlap: str = "share"):
+        self.overlap = overlap
+        self.name = "oracle-box" if overlap == "share" else f"oracle-box-{overlap}"
+
+    def predict(self, persons, score, image=None):
+        return oracle_box_masks(persons, score, overlap=self.overlap)
+
+
+class Pose2Instance(MaskMethod):
     """Training-free Pose2Instance: a keypoint prior fused with a person score.
 
     Args:
-        prior: a :class:`PriorEncoder` or its name (``euclidean``, ``geodesic``, ``heatmap``).
+        prior: a :class:`PriorEncoder` or its name (``euclidean``, ``geodesic``, ``heatmap``, ``heatmap-gdt``).
         temperature: softmax temperature over people (affinity units, see ``fusion``).
         background: ``"score"`` or ``"threshold"`` (see :func:`pose2instance.fusion.fuse`).
         threshold: person-score threshold for ``background="threshold"``.
@@ -41,6 +92,9 @@ class Pose2Instance:
                  threshold: float = 0.5, box_weight: float = 100.0, max_distance: float | None = None,
                  **prior_kwargs):
         self.prior = make_prior(prior, **prior_kwargs) if isinstance(prior, str) else prior
+        self.name = self.prior.name
+        self.needs_image = self.prior.needs_image
+        self.needs_heatmaps = self.prior.needs_heatmaps
         self.temperature = temperature
         self.background = background
         self.threshold = threshold
@@ -55,28 +109,12 @@ class Pose2Instance:
         return aff
 
     def __call__(self, persons: Persons, score: np.ndarray, image: np.ndarray | None = None) -> FusionResult:
-        """Masks for ``persons`` from a ``(H, W)`` person score in ``[0, 1]``.
+        """Masks for ``persons`` from a ``(H, W)`` person score in ``[0, 1]``, with the fusion's intermediate maps.
 
         ``image`` (``(H, W, 3)`` uint8 RGB) is needed by the geodesic prior.
         """
         return fuse(self.affinity(persons, image), score, self.temperature, self.background,
                     self.threshold, self.max_distance)
 
-
-def predict_masks(method: str, persons: Persons, score: np.ndarray, image: np.ndarray | None = None,
-                  **kwargs) -> np.ndarray:
-    """``(N, H, W)`` bool masks of one of :data:`METHODS`.
-
-    ``box`` fills the boxes; ``oracle-box`` takes the person pixels inside each box
-    (overlaps shared); ``oracle-box-nearest`` gives overlaps to the nearest box
-    centre; the others run :class:`Pose2Instance` with that prior (``kwargs`` go to it).
-    """
-    if method == "box":
-        return box_masks(persons)
-    if method == "oracle-box":
-        return oracle_box_masks(persons, score, overlap="share")
-    if method == "oracle-box-nearest":
-        return oracle_box_masks(persons, score, overlap="nearest")
-    if method in METHODS:
-        return Pose2Instance(method, **kwargs)(persons, score, image).masks
-    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    def predict(self, persons, score, image=None):
+        return self(persons, score, image).masks

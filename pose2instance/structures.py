@@ -70,6 +70,21 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
+def box_pixels(box: np.ndarray, image_size: tuple[int, int]) -> tuple[slice, slice]:
+    """Row and column slices of the pixels an XYXY box touches: columns ``floor(x0)..ceil(x1)-1``."""
+    h, w = image_size
+    x0, y0 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+    x1, y1 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
+    return slice(y0, max(y1, y0)), slice(x0, max(x1, x0))
+
+
+def grow_box(box: np.ndarray, factor: float) -> np.ndarray:
+    """An XYXY box scaled by ``factor`` about its centre (each side separately), float64."""
+    box = np.asarray(box, np.float64)
+    centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) * factor / 2
+    return np.r_[centre - half, centre + half]
+
+
 def boxes_from_keypoints(keypoints: np.ndarray, usable: np.ndarray, image_size: tuple[int, int],
                          margin: float = 0.15) -> np.ndarray:
     """Boxes around the usable keypoints of each person, grown by ``margin``.
@@ -229,3 +244,20 @@ class Persons:
     def empty(image_size: tuple[int, int], keypoint_kind: KeypointKind = "visibility") -> "Persons":
         """No people in an image of size ``(H, W)``."""
         return Persons(np.zeros((0, 4)), np.zeros((0, NUM_KEYPOINTS, 3)), image_size, keypoint_kind)
+
+
+def check_score(score: np.ndarray, image_size: tuple[int, int], source: str = "person score") -> np.ndarray:
+    """Validate a person score map: ``(H, W)`` numbers in ``[0, 1]`` -> float32; clear errors otherwise."""
+    s = np.asarray(score)
+    if s.shape != tuple(image_size):
+        raise ValueError(f"{source}: shape {s.shape} does not match the image (H, W) = {tuple(image_size)}")
+    if s.dtype == bool:
+        return s.astype(np.float32)
+    if not np.issubdtype(s.dtype, np.number):
+        raise ValueError(f"{source}: dtype {s.dtype} is not numeric")
+    s = s.astype(np.float32)
+    if not np.isfinite(s).all():
+        raise ValueError(f"{source}: contains NaN or infinite values")
+    if s.min() < 0 or s.max() > 1:
+        raise ValueError(f"{source}: values must be probabilities in [0, 1], got [{s.min():.3g}, {s.max():.3g}]")
+    return s

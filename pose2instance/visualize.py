@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import binary_erosion
 
+from .io.jsonio import atomic_write
 from .structures import COCO_SKELETON, Persons
 
 #: Distinct colours (RGB) for people, cycled.
@@ -54,15 +55,12 @@ def draw_overlay(image: np.ndarray, masks: np.ndarray, persons: Persons | None =
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write an ``(H, W, 3)`` uint8 array as PNG, creating folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
+    """Write an ``(H, W, 3)`` uint8 array as PNG atomically, creating folders."""
+    return atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
 
 
 def plot_accuracy_curves(accuracies: dict[str, dict[float, float]], path: str | Path, title: str = "") -> Path:
-    """Accuracy (fraction of instances with IoU >= t) versus t, one curve per method, as a PNG."""
+    """Accuracy (fraction of instances with IoU >= t) versus t, one curve per method, as a PNG (written atomically)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -81,20 +79,7 @@ def plot_accuracy_curves(accuracies: dict[str, dict[float, float]], path: str | 
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def prior_panel(image: np.ndarray, instance_maps: np.ndarray) -> np.ndarray:
-    """The pose-instance maps ``(N, H, W)`` (softmax over people) as one colour picture.
-
-    Each pixel takes the colours of the people weighted by their probability,
-    blended 50/50 with the grey image: ``(H, W, 3)`` uint8.
-    """
-    colours = PALETTE[np.arange(len(instance_maps)) % len(PALETTE)].astype(np.float32)
-    mix = np.tensordot(instance_maps.transpose(1, 2, 0), colours, axes=1) if len(instance_maps) else 0
-    grey = image.astype(np.float32).mean(-1, keepdims=True)
-    return np.clip(0.5 * grey + 0.5 * mix, 0, 255).astype(np.uint8)
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)

@@ -25,14 +25,14 @@ def skip_without_mediapipe() -> None:
 
 @pytest.fixture(scope="session")
 def coco_dev():
-    from pose2instance.coco import CocoPersons
+    from pose2instance.io import CocoPersons
     assert COCO_DEV.is_file(), f"real data missing: {COCO_DEV} (set POSE2INSTANCE_DATA)"
     return CocoPersons(COCO_DEV)
 
 
 @pytest.fixture(scope="session")
 def ochuman():
-    from pose2instance.coco import CocoPersons
+    from pose2instance.io import CocoPersons
     return CocoPersons(OCHUMAN)
 
 

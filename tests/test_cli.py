@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pose2instance.cli import main
-from pose2instance.coco import rle_to_mask
+from pose2instance.io import rle_to_mask
 from pose2instance.evaluation import paired_iou
 
 from conftest import COCO_DEV, DATA, OCHUMAN

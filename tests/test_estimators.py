@@ -12,7 +12,7 @@ from conftest import skip_without_mediapipe
 
 skip_without_mediapipe()
 
-from pose2instance.estimators import ESTIMATOR_NAMES, PoseEstimator, make_estimator  # noqa: E402
+from pose2instance.estimators import ESTIMATORS, PoseEstimator, make_estimator  # noqa: E402
 from pose2instance.estimators.blazepose import (  # noqa: E402
     BlazePoseEstimator,
     detection_tiles,
@@ -22,7 +22,7 @@ from pose2instance.estimators.blazepose import (  # noqa: E402
     ssd_anchor_centres,
 )
 from pose2instance.priors.gdt import HeatmapDistancePrior  # noqa: E402
-from pose2instance.segmenters.mediapipe import SquareCrop  # noqa: E402
+from pose2instance.crops import CropWindow  # noqa: E402
 from pose2instance.structures import Persons, box_iou  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def check_output(persons: Persons, image_size):
 
 
 def test_make_estimator():
-    assert "blazepose" in ESTIMATOR_NAMES and "yolo" in ESTIMATOR_NAMES
+    assert "blazepose" in ESTIMATORS and "yolo" in ESTIMATORS
     estimator = make_estimator("blazepose")
     assert isinstance(estimator, PoseEstimator) and estimator.name == "blazepose"
     with pytest.raises(ValueError, match="unknown pose estimator"):
@@ -90,7 +90,8 @@ def test_detection_tiles_cover_the_image():
         covered = np.zeros(size, bool)
         for crop in detection_tiles(size, zoom):
             assert crop.side == int(np.ceil(max(h, w) / zoom))
-            covered[max(crop.y0, 0):crop.y0 + crop.side, max(crop.x0, 0):crop.x0 + crop.side] = True
+            side = int(crop.side)
+            covered[max(crop.y0, 0):crop.y0 + side, max(crop.x0, 0):crop.x0 + side] = True
         assert covered.all()
     assert len(detection_tiles((422, 640), 1)) == 1
 
@@ -154,13 +155,13 @@ def test_no_boxes_tiny_and_blank_images(demo, blazepose):
 
 
 def test_heatmap_box_puts_cell_centres_on_mediapipes_points():
-    crop = SquareCrop(x0=-37, y0=120, side=301)
+    crop = CropWindow.at_pixel(-37, 120, 301)
     box = heatmap_box(crop)
     cell = (box[2] - box[0]) / 64
     assert cell == pytest.approx(301 / 64) and box[3] - box[1] == pytest.approx(301)
     rc = np.array([[0, 0], [10, 50], [63, 63]])
     centres = box[:2] + (rc[:, ::-1] + 0.5) * cell
-    np.testing.assert_allclose(centres, crop.to_image(rc[:, ::-1], grid=64), atol=1e-4)
+    np.testing.assert_allclose(centres, crop.edge_to_image(rc[:, ::-1], 64), atol=1e-4)
 
 
 def test_heatmap_peaks_land_on_the_landmarks(on_gt_boxes):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pose2instance.evaluation import paired_iou
-from pose2instance.pipeline import METHODS, Pose2Instance, predict_masks
+from pose2instance.registry import METHODS, predict_masks
+from pose2instance.pipeline import Pose2Instance
 
 
 @pytest.fixture(scope="module")

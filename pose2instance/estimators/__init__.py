@@ -9,20 +9,41 @@ Every estimator is a :class:`PoseEstimator`; build one by name with :func:`make_
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .base import PoseEstimator
 
-ESTIMATOR_NAMES = ("blazepose", "yolo")
+def _blazepose(**kwargs) -> PoseEstimator:
+    from .blazepose import BlazePoseEstimator
+    return BlazePoseEstimator(**kwargs)
+
+
+def _yolo(**kwargs) -> PoseEstimator:
+    from .yolo import YoloPoseEstimator
+    return YoloPoseEstimator(**kwargs)
+
+
+#: The estimator registry: name -> factory (keyword arguments go to the estimator).
+ESTIMATORS: dict[str, Callable[..., PoseEstimator]] = {"blazepose": _blazepose, "yolo": _yolo}
+#: ``auto`` tries these in order and takes the first whose extra is installed.
+AUTO_ORDER = ("yolo", "blazepose")
 
 
 def make_estimator(name: str, **kwargs) -> PoseEstimator:
-    """The estimator called ``name`` (one of :data:`ESTIMATOR_NAMES`), built with ``kwargs``."""
-    if name == "blazepose":
-        from .blazepose import BlazePoseEstimator
-        return BlazePoseEstimator(**kwargs)
-    if name == "yolo":
-        from .yolo import YoloPoseEstimator
-        return YoloPoseEstimator(**kwargs)
-    raise ValueError(f"unknown pose estimator {name!r}: use one of {', '.join(ESTIMATOR_NAMES)}")
+    """The estimator called ``name`` (a key of :data:`ESTIMATORS`, or ``auto``), built with ``kwargs``.
+
+    ``auto`` is YOLO when its (AGPL) extra is installed, else BlazePose.
+    """
+    if name == "auto":
+        for candidate in AUTO_ORDER[:-1]:
+            try:
+                return ESTIMATORS[candidate](**kwargs)
+            except ImportError:
+                continue
+        name = AUTO_ORDER[-1]
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown pose estimator {name!r}: use auto or one of {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[name](**kwargs)
 
 
-__all__ = ["PoseEstimator", "make_estimator", "ESTIMATOR_NAMES"]
+__all__ = ["PoseEstimator", "make_estimator", "ESTIMATORS"]

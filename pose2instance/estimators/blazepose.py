@@ -1,7 +1,7 @@
 """BlazePose as a multi-person pose estimator, offline through LiteRT.
 
 Two MediaPipe models (``.tflite`` files of the ``mediapipe`` wheel, Apache-2.0; found with
-:func:`~pose2instance.segmenters.mediapipe.find_model`, the package is never imported):
+:func:`~pose2instance.scores.mediapipe.find_model`, the package is never imported):
 
 * ``pose_detection.tflite``, the BlazePose person detector: input ``(224, 224, 3)`` RGB,
   outputs ``(2254, 12)`` regressors and ``(2254, 1)`` score logits, one row per SSD
@@ -12,7 +12,7 @@ Two MediaPipe models (``.tflite`` files of the ``mediapipe`` wheel, Apache-2.0; 
   the head whose distance from keypoint 0 is the radius of a circle around the body,
   keypoints 2 and 3 the same for the upper body.
 * ``pose_landmark_full.tflite``, run on an upright square crop around each person
-  (:class:`~pose2instance.segmenters.mediapipe.BlazePoseLandmarker`).
+  (:class:`~pose2instance.scores.mediapipe.BlazePoseLandmarker`).
 
 Without boxes, :class:`BlazePoseEstimator` detects people (:class:`BlazePoseDetector`, on
 the whole image and on overlapping windows of half its size), turns each detection into a
@@ -32,17 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..layouts import LAYOUTS, to_coco17
-from ..segmenters.mediapipe import (
+from ..scores.mediapipe import (
     POSE_HEATMAP_SIZE,
     POSE_INPUT_SIZE,
     POSE_NUM_BODY_LANDMARKS,
     BlazePoseLandmarker,
     PoseCropOutput,
-    SquareCrop,
     TFLiteModel,
     find_model,
     sigmoid,
 )
+from ..crops import CropWindow
 from ..structures import NUM_KEYPOINTS, Persons, box_iou
 from .base import PoseEstimator, check_boxes, check_image
 
@@ -100,8 +100,7 @@ def nms_clusters(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
     return clusters
 
 
-def detection_tiles(image_size: tuple[int, int], zoom: int, overlap: float = 0.25,
-                    size: int = DETECTOR_INPUT_SIZE) -> list[SquareCrop]:
+def detection_tiles(image_size: tuple[int, int], zoom: int, overlap: float = 0.25) -> list[CropWindow]:
     """Square detector windows covering an ``(H, W)`` image at magnification ``zoom``.
 
     ``zoom = 1`` is the whole image letterboxed into one centred square (black padding).
@@ -119,13 +118,13 @@ def detection_tiles(image_size: tuple[int, int], zoom: int, overlap: float = 0.2
         count = int(np.ceil((length - side) / step)) + 1
         return np.round(np.linspace(0, length - side, count)).astype(int)
 
-    return [SquareCrop(int(x0), int(y0), side, size) for y0 in starts(h) for x0 in starts(w)]
+    return [CropWindow.at_pixel(int(x0), int(y0), side) for y0 in starts(h) for x0 in starts(w)]
 
 
-def crop_around_point(centre: np.ndarray, radius: float, scale: float) -> SquareCrop:
+def crop_around_point(centre: np.ndarray, radius: float, scale: float) -> CropWindow:
     """The landmark-model crop centred on image point ``centre`` with side ``2 * radius * scale`` (at least 1 px)."""
     centre = np.asarray(centre, np.float32)
-    return SquareCrop.around(np.concatenate([centre - radius, centre + radius]), scale, POSE_INPUT_SIZE)
+    return CropWindow.around_pixels(np.concatenate([centre - radius, centre + radius]), scale)
 
 
 @dataclass
@@ -146,7 +145,7 @@ class PoseDetections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def crops(self, scale: float = 1.25) -> list[SquareCrop]:
+    def crops(self, scale: float = 1.25) -> list[CropWindow]:
         """Upright landmark-model crops: centred on the hip centre, side ``2 * |k1 - k0| * scale``."""
         return [crop_around_point(kp[0], float(np.linalg.norm(kp[1] - kp[0])), scale) for kp in self.keypoints]
 
@@ -187,9 +186,9 @@ class BlazePoseDetector:
         self._regressors = self.model.output_position((a, 4 + 2 * DETECTOR_NUM_KEYPOINTS))
         self._logits = self.model.output_position((a, 1))
 
-    def detect_window(self, image: np.ndarray, crop: SquareCrop) -> PoseDetections:
+    def detect_window(self, image: np.ndarray, crop: CropWindow) -> PoseDetections:
         """All anchors above the score threshold in one window, before NMS, in image pixels."""
-        out = self.model(crop.extract(image) * 2.0 - 1.0)
+        out = self.model(crop.extract(image, DETECTOR_INPUT_SIZE) * 2.0 - 1.0)
         scores = sigmoid(np.clip(out[self._logits][:, 0], -100.0, 100.0))
         keep = scores >= self.score_threshold
         raw = out[self._regressors][keep] / DETECTOR_INPUT_SIZE
@@ -197,7 +196,7 @@ class BlazePoseDetector:
         centre, half = anchors + raw[:, :2], raw[:, 2:4] / 2
         corners = np.stack([centre - half, centre + half], axis=1)
         keypoints = anchors[:, None] + raw[:, 4:].reshape(-1, DETECTOR_NUM_KEYPOINTS, 2)
-        return PoseDetections(crop.to_image(corners, grid=1).reshape(-1, 4), crop.to_image(keypoints, grid=1),
+        return PoseDetections(crop.edge_to_image(corners, 1).astype(np.float32).reshape(-1, 4), crop.edge_to_image(keypoints, 1).astype(np.float32),
                               scores[keep])
 
     def __call__(self, image: np.ndarray) -> PoseDetections:
@@ -261,17 +260,17 @@ class PersonEstimate:
         self.heatmaps[:] = 0.0
 
 
-def heatmap_box(crop: SquareCrop, cells: int = POSE_HEATMAP_SIZE) -> np.ndarray:
+def heatmap_box(crop: CropWindow, cells: int = POSE_HEATMAP_SIZE) -> np.ndarray:
     """``(4,)`` XYXY region whose ``cells x cells`` grid has its cell centres where MediaPipe puts its heatmap cells.
 
     MediaPipe's heatmap cell ``(r, c)`` stands for the crop point ``(c, r)`` on a ``cells``-unit
-    grid from the crop's top-left edge, i.e. image point ``crop.to_image([c, r], grid=cells)``
+    grid from the crop's top-left edge, i.e. image point ``crop.edge_to_image([c, r], cells)``
     (cell *corners*). :class:`~pose2instance.structures.Persons` puts cell ``(r, c)`` at
     ``box[:2] + ((c, r) + 0.5) * cell``, so the region is the crop square moved up and left
     by half a cell.
     """
     cell = crop.side / cells
-    x0, y0 = crop.to_image(np.zeros(2, np.float32)) - 0.5 * cell
+    x0, y0 = crop.edge_to_image(np.zeros(2), cells) - 0.5 * cell
     return np.array([x0, y0, x0 + crop.side, y0 + crop.side], np.float32)
 
 
@@ -355,7 +354,7 @@ class BlazePoseEstimator(PoseEstimator):
 
     def estimate_box(self, image: np.ndarray, box: np.ndarray) -> PersonEstimate:
         """The person in the crop around an XYXY ``box`` (refined once, see ``refine_boxes``); failures zeroed."""
-        crop = SquareCrop.around(box, self.margin, POSE_INPUT_SIZE)
+        crop = CropWindow.around_pixels(box, self.margin)
         h, w = image.shape[:2]
         if crop.x0 >= w or crop.y0 >= h or crop.x0 + crop.side <= 0 or crop.y0 + crop.side <= 0:
             hm = POSE_HEATMAP_SIZE
@@ -363,7 +362,7 @@ class BlazePoseEstimator(PoseEstimator):
                                   np.zeros((NUM_KEYPOINTS, hm, hm), np.float32), heatmap_box(crop))
         res = self.landmarker.run_crop(image, crop)
         if self.refine_boxes:
-            aux = crop.to_image(res.landmarks[POSE_NUM_BODY_LANDMARKS:POSE_NUM_BODY_LANDMARKS + 2, :2])
+            aux = crop.edge_to_image(res.landmarks[POSE_NUM_BODY_LANDMARKS:POSE_NUM_BODY_LANDMARKS + 2, :2], POSE_INPUT_SIZE)
             res = self.landmarker.run_crop(image, crop_around_point(aux[0], float(np.linalg.norm(aux[1] - aux[0])),
                                                                     self.roi_scale))
         estimate = self._from_output(res, (h, w))
@@ -371,14 +370,14 @@ class BlazePoseEstimator(PoseEstimator):
             estimate.fail()
         return estimate
 
-    def estimate(self, image: np.ndarray, crop: SquareCrop) -> PersonEstimate:
+    def estimate(self, image: np.ndarray, crop: CropWindow) -> PersonEstimate:
         """The person the landmark model finds in one square ``crop`` of an ``(H, W, 3)`` uint8 image."""
         return self._from_output(self.landmarker.run_crop(image, crop), image.shape[:2])
 
     def _from_output(self, res: PoseCropOutput, image_size: tuple[int, int]) -> PersonEstimate:
         h, w = image_size
         raw = res.landmarks[:POSE_NUM_BODY_LANDMARKS]
-        xy = res.crop.to_image(raw[:, :2])
+        xy = res.crop.edge_to_image(raw[:, :2], POSE_INPUT_SIZE)
         conf = sigmoid(raw[:, 3]) * sigmoid(raw[:, 4])
         kp = to_coco17(np.concatenate([xy, conf[:, None]], 1)[None], "mediapipe33")[0]
         lo_lim, hi_lim = np.array([-0.5, -0.5], np.float32), np.array([w - 0.5, h - 0.5], np.float32)

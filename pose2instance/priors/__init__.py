@@ -7,6 +7,9 @@ All encoders share :class:`PriorEncoder` (``encode`` -> ``(N, C, H, W)`` channel
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from .base import PriorEncoder
 from .euclidean import EuclideanPrior, keypoint_distances, limb_distances, skeleton_distance
 from .geodesic import GeodesicPrior, SuperpixelGraph, build_superpixel_graph, geodesic_distances
@@ -14,25 +17,26 @@ from .gdt import HeatmapDistancePrior, generalized_distance_transform
 from .heatmap import GaussianHeatmapPrior
 from .skeleton import ConfidenceRule, person_scales
 
-PRIOR_NAMES = ("euclidean", "euclidean-keypoints", "euclidean-limbs", "geodesic", "heatmap", "heatmap-gdt")
+#: The prior registry: name -> factory (keyword arguments go to the encoder's constructor).
+PRIORS: dict[str, Callable[..., PriorEncoder]] = {
+    "euclidean": partial(EuclideanPrior, mode="skeleton"),
+    "euclidean-keypoints": partial(EuclideanPrior, mode="keypoints"),
+    "euclidean-limbs": partial(EuclideanPrior, mode="limbs"),
+    "geodesic": GeodesicPrior,
+    "heatmap": GaussianHeatmapPrior,
+    "heatmap-gdt": HeatmapDistancePrior,
+}
+PRIOR_NAMES = tuple(PRIORS)
 
 
 def make_prior(name: str, **kwargs) -> PriorEncoder:
-    """A prior encoder by name: one of :data:`PRIOR_NAMES`; ``kwargs`` go to its constructor."""
-    if name == "geodesic":
-        return GeodesicPrior(**kwargs)
-    if name == "heatmap":
-        return GaussianHeatmapPrior(**kwargs)
-    if name == "heatmap-gdt":
-        return HeatmapDistancePrior(**kwargs)
-    if name.startswith("euclidean"):
-        mode = name.partition("-")[2] or "skeleton"
-        if mode in ("skeleton", "keypoints", "limbs"):
-            return EuclideanPrior(mode=mode, **kwargs)
-    raise ValueError(f"unknown prior {name!r}; choose from {', '.join(PRIOR_NAMES)}")
+    """A prior encoder by name: one of :data:`PRIORS`; ``kwargs`` go to its constructor."""
+    if name not in PRIORS:
+        raise ValueError(f"unknown prior {name!r}; choose from {', '.join(PRIORS)}")
+    return PRIORS[name](**kwargs)
 
 
 __all__ = ["PriorEncoder", "EuclideanPrior", "GeodesicPrior", "GaussianHeatmapPrior", "HeatmapDistancePrior",
            "generalized_distance_transform", "ConfidenceRule",
            "SuperpixelGraph", "build_superpixel_graph", "geodesic_distances", "skeleton_distance",
-           "keypoint_distances", "limb_distances", "person_scales", "make_prior", "PRIOR_NAMES"]
+           "keypoint_distances", "limb_distances", "person_scales", "make_prior", "PRIORS", "PRIOR_NAMES"]

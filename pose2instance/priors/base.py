@@ -15,10 +15,18 @@ class PriorEncoder(ABC):
     Attributes:
         name: short identifier (``euclidean``, ``geodesic``, ``heatmap`` ...).
         channels: ``C``, the number of channels ``encode`` returns per person.
+        needs_image: ``encode`` / ``affinity`` read the ``(H, W, 3)`` image (geodesic).
+        needs_heatmaps: built from ``persons.heatmaps`` (estimator heatmaps); without them
+            it falls back to another prior (said in its docstring).
+        is_distance: ``encode`` returns distances in person scales (callers may clip
+            them); False for probability-like channels (heatmaps).
     """
 
     name: str
     channels: int
+    needs_image: bool = False
+    needs_heatmaps: bool = False
+    is_distance: bool = True
 
     @abstractmethod
     def encode(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:

@@ -127,6 +127,7 @@ class HeatmapDistancePrior(PriorEncoder):
     """
 
     name = "heatmap-gdt"
+    needs_heatmaps = True
     channels = 17
 
     def __init__(self, beta: float = 1.0, support: float = 0.1, rule: ConfidenceRule = ConfidenceRule()):

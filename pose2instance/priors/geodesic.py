@@ -159,6 +159,7 @@ class GeodesicPrior(PriorEncoder):
     """
 
     name = "geodesic"
+    needs_image = True
     channels = 1
 
     def __init__(self, n_segments: int = 800, compactness: float = 10.0, slic_iterations: int = 5,

@@ -20,6 +20,7 @@ class GaussianHeatmapPrior(PriorEncoder):
     """
 
     name = "heatmap"
+    is_distance = False
     channels = 17
 
     def __init__(self, sigma_scale: float = 0.05, rule: ConfidenceRule = ConfidenceRule()):

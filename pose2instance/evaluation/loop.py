@@ -1,0 +1,166 @@
+"""The one dataset loop: any methods (training-free, baselines, learned) over a COCO person dataset.
+
+:func:`evaluate_dataset` is what ``pose2instance evaluate`` and the training engine's
+final evaluation call: for every image it finds the people (ground truth, an
+estimator, or a keypoint file), computes the person score once (if any method needs
+one), runs every method on the same people and score, pairs predictions with the
+ground-truth persons, and finally writes the report (:mod:`.report`): ``metrics.json``
+(every number per method, the IoU of every evaluated ground-truth annotation, the
+relative improvements over the baseline, stage timings, the images that failed),
+``results_<method>.json``, ``accuracy.png`` and ``table.md``.
+
+One failing image is reported and skipped; the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..io import CocoPersons
+from ..pipeline import MaskMethod
+from ..structures import Persons
+from .metrics import InstanceEvaluator, evaluated_persons, relative_improvement
+from .report import RELATIVE_COLUMNS, write_report
+
+#: In the estimated-keypoint setting the box baselines use the estimator's boxes.
+ESTIMATED_NAMES = {"box": "det-box", "oracle-box": "det-box-score", "oracle-box-nearest": "det-box-score-nearest"}
+
+
+class _People:
+    """Where the evaluated people of each image come from: the ground truth, an estimator or a keypoint file."""
+
+    def __init__(self, estimator=None, keypoint_results: Mapping[int, Persons] | None = None, name: str = ""):
+        if estimator is not None and keypoint_results is not None:
+            raise ValueError("give an estimator or keypoint results, not both")
+        self.estimator, self.results = estimator, keypoint_results
+        self.estimated = estimator is not None or keypoint_results is not None
+        self.source = "ground truth" if not self.estimated else (
+            estimator.name if estimator is not None else name or "keypoint results")
+
+    def __call__(self, image_id: int, image, gt: Persons) -> Persons:
+        if self.estimator is not None:
+            return self.estimator(image)
+        if self.results is not None:
+            return self.results.get(image_id, Persons.empty(gt.image_size, "score"))
+        return gt
+
+
+def _predict_image(dataset: CocoPersons, image_id: int, methods: Sequence[MaskMethod], scorer,
+                   people: _People, timing: dict) -> tuple[Persons, Persons, dict] | None:
+    """``(ground truth, evaluated people, {method name: masks})`` of one image; None for an image to skip."""
+    t = time.perf_counter()
+    gt = dataset.persons(image_id)
+    if not len(gt) and not people.estimated:
+        return None
+    image = dataset.load_image(image_id)
+    timing["load"] += time.perf_counter() - t
+    t = time.perf_counter()
+    persons = people(image_id, image, gt)
+    if people.estimated:
+        timing["keypoints"] += time.perf_counter() - t
+    score = None
+    if scorer is not None and any(m.needs_score for m in methods):
+        t = time.perf_counter()
+        score = scorer(image, gt if scorer.needs_masks else persons, dataset.image_path(image_id))
+        timing["score"] += time.perf_counter() - t
+    predictions = {}
+    for m in methods:
+        t = time.perf_counter()
+        predictions[m.name] = m.predict(persons, score, image)
+        timing[m.name] += time.perf_counter() - t
+    return gt, persons, predictions
+
+
+def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer=None,
+                     out_dir: str | Path | None = None, subset: str = "keypoints", baseline: str = "oracle-box",
+                     image_ids: list[int] | None = None, progress: bool = True, estimator=None,
+                     keypoint_results: Mapping[int, Persons] | None = None, keypoints_name: str = "") -> dict:
+    """Evaluate ``methods`` on ``dataset`` with person scores from ``scorer``.
+
+    The people come from the ground truth (default: oracle keypoints and boxes, one
+    prediction per person at score 1), from a
+    :class:`~pose2instance.estimators.PoseEstimator` run on each image (``estimator``),
+    or from keypoint results already read per image (``keypoint_results``, named
+    ``keypoints_name``, e.g. :func:`pose2instance.io.load_people_per_image`). With
+    estimated people the predictions carry the person scores and pycocotools matches
+    them to the ground truth, images without ground truth are evaluated too (their
+    detections are false positives), and the box baselines use the estimated boxes
+    (reported as ``det-box``, ``det-box-score``, ``det-box-score-nearest``).
+
+    Args:
+        dataset: ground truth (non-crowd persons with masks, their boxes and keypoints).
+        methods: built :class:`~pose2instance.pipeline.MaskMethod` objects, each used for every
+            image (by name: :func:`pose2instance.registry.make_methods`).
+        scorer: the person score source, a :class:`~pose2instance.scores.PersonScorer` (e.g.
+            ``OracleScore()``); None if no method needs a score.
+        out_dir: where to write the report files (nothing is written if None).
+        subset: ``"keypoints"`` (persons with at least one labelled keypoint) or ``"all"``
+            (see :func:`~pose2instance.evaluation.metrics.evaluated_persons`).
+        baseline: the method relative improvements are computed against.
+        image_ids: restrict to these images (default: all).
+        progress: show a progress bar.
+        estimator, keypoint_results, keypoints_name: where estimated people come from.
+
+    Returns:
+        ``{"methods": {name: metrics}, "relative": {name: {metric: gain}}, "timing_s": {...},
+        "failed": [{"image_id", "error"}], "images": n, "score": scorer name, "subset": subset,
+        "keypoints": "ground truth" or where they came from, "per_instance_iou": {name: {annotation id: IoU}}}``.
+    """
+    built = list(methods)
+    if scorer is None and any(m.needs_score for m in built):
+        raise ValueError(f"methods {[m.name for m in built if m.needs_score]} need a person score")
+    people = _People(estimator, keypoint_results, keypoints_name)
+    evaluators = {m.name: InstanceEvaluator(dataset.data, dataset.category_id) for m in built}
+    timing: dict[str, float] = defaultdict(float)
+    failed, done = [], 0
+    ids = dataset.image_ids if image_ids is None else list(image_ids)
+    score_name = scorer.name if scorer is not None else "none"
+    for image_id in tqdm(ids, desc=f"evaluate ({score_name} score)", disable=not progress, unit="img"):
+        try:
+            out = _predict_image(dataset, image_id, built, scorer, people, timing)
+        except Exception as e:  # one bad image must not end the run
+            failed.append({"image_id": int(image_id), "error": f"{type(e).__name__}: {e}",
+                           "where": traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()})
+            tqdm.write(f"image {image_id} failed and is skipped: {type(e).__name__}: {e}")
+            continue
+        if out is None:
+            continue
+        gt, persons, predictions = out
+        in_subset = evaluated_persons(gt, subset)
+        for name, masks in predictions.items():
+            if people.estimated:
+                evaluators[name].process_detections(image_id, gt.masks, gt.ids, in_subset, masks, persons.scores)
+            else:
+                evaluators[name].process(image_id, gt.masks, gt.ids, in_subset, masks)
+        done += 1
+    report = _summarise(evaluators, people, timing, failed, done, score_name, subset, baseline)
+    if out_dir is not None:
+        names = {m.name: _reported_name(m.name, people) for m in built}
+        write_report(report, {names[k]: ev for k, ev in evaluators.items()}, Path(out_dir), dataset.path.name)
+    return report
+
+
+def _reported_name(name: str, people: _People) -> str:
+    return ESTIMATED_NAMES.get(name, name) if people.estimated else name
+
+
+def _summarise(evaluators: dict[str, InstanceEvaluator], people: _People, timing: dict, failed: list, done: int,
+               score_name: str, subset: str, baseline: str) -> dict:
+    """The report dict of :func:`evaluate_dataset` from the evaluators."""
+    names = {m: _reported_name(m, people) for m in evaluators}
+    report = {"score": score_name, "subset": subset, "images": done, "failed": failed, "keypoints": people.source,
+              "methods": {names[m]: ev.evaluate() for m, ev in evaluators.items()},
+              "timing_s": {names.get(k, k): round(v, 3) for k, v in timing.items()},
+              "per_instance_iou": {names[m]: ev.per_instance for m, ev in evaluators.items()}}
+    if baseline in names:
+        report["baseline"] = names[baseline]
+        base = report["methods"][names[baseline]]
+        report["relative"] = {n: relative_improvement(v, base, RELATIVE_COLUMNS)
+                              for n, v in report["methods"].items() if n != names[baseline]}
+    return report

@@ -1,0 +1,165 @@
+"""Recognise a people file by its content and read it once: the single dispatch for every supported format.
+
+Formats (:data:`FORMATS`), told apart by :func:`detect_format` on the parsed JSON:
+
+* ``coco`` - a COCO annotation file (``{"images", "annotations", ...}``): ground truth, with masks;
+* ``results`` - a COCO results list (``[{"image_id", "keypoints" | "bbox", "score"}, ...]``): any
+  pose estimator's keypoints, or a detector's boxes;
+* ``openpose`` - OpenPose's per-image output (``{"people": [...]}``);
+* ``mediapipe`` - MediaPipe pose landmarks (see :mod:`pose2instance.io.mediapipe`).
+
+:func:`load_people` gives the people of one image from any of them, :func:`load_boxes`
+the person boxes of one image (COCO annotations or detection results), and
+:func:`load_people_per_image` the people of many images (for ``evaluate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..structures import Persons
+from .coco import CocoPersons
+from .jsonio import FormatError, read_json
+from .mediapipe import looks_like_mediapipe, read_mediapipe
+from .openpose import read_openpose
+from .results import read_detection_boxes, read_keypoint_results, result_image_ids
+
+FORMATS = ("coco", "results", "openpose", "mediapipe")
+
+
+@dataclass
+class PeopleFile:
+    """A parsed people file: its path, its format (one of :data:`FORMATS`) and its JSON content."""
+
+    path: Path
+    format: str
+    data: Any
+
+    @classmethod
+    def read(cls, path: str | Path) -> "PeopleFile":
+        """Parse ``path`` once and recognise its format."""
+        path = Path(path)
+        data = read_json(path)
+        return cls(path, detect_format(data, path), data)
+
+
+def detect_format(data: Any, path: Path) -> str:
+    """Which of :data:`FORMATS` parsed JSON is; :class:`FormatError` naming ``path`` when none."""
+    if isinstance(data, Mapping) and "annotations" in data:
+        return "coco"
+    if isinstance(data, Mapping) and "people" in data:
+        return "openpose"
+    if looks_like_mediapipe(data):
+        return "mediapipe"
+    if isinstance(data, list) and data and isinstance(data[0], Mapping) and "image_id" in data[0]:
+        return "results"
+    raise FormatError(f"{path}: not a recognised keypoint file (COCO annotations or results, OpenPose or "
+                      "MediaPipe JSON)")
+
+
+def _pick_result_image(file: PeopleFile, image_path: Path, image_id: int | None) -> int:
+    """The ``image_id`` a results file is read for: the given one, else the only one in the file."""
+    ids = result_image_ids(file.data, file.path)
+    if image_id is None:
+        if len(ids) != 1:
+            raise FormatError(f"{file.path}: results for {len(ids)} images {ids[:5]}...; pass --image-id")
+        image_id = ids[0]
+        stem = image_path.stem
+        if stem.isdigit() and int(stem) != image_id:
+            raise FormatError(f"{file.path} holds results for image_id {image_id}, but {image_path.name} looks like "
+                              f"image {int(stem)}; pass --image-id {image_id} if they belong together")
+    if image_id not in ids:
+        raise FormatError(f"{file.path}: no result has image_id {image_id} (it has {ids[:10]})")
+    return image_id
+
+
+def _coco_image(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+                image_id: int | None) -> tuple[CocoPersons, int]:
+    """The annotation file and the id of the image (by ``image_id``, else by file name), size checked."""
+    ds = CocoPersons(file.path, data=file.data)
+    if image_id is None:
+        image_id = ds.find_image(image_path.name)
+        if image_id is None:
+            raise FormatError(f"{file.path}: no image named {image_path.name}; pass --image-id")
+    if image_id not in ds.images:
+        raise FormatError(f"{file.path}: image_id {image_id} is not in 'images'")
+    if ds.image_size(image_id) != tuple(image_size):
+        raise FormatError(f"{image_path} is {image_size[1]}x{image_size[0]} but {file.path} says image {image_id} "
+                          f"is {ds.image_size(image_id)[1]}x{ds.image_size(image_id)[0]}")
+    return ds, image_id
+
+
+def load_people(path: str | Path, image_path: str | Path, image_size: tuple[int, int],
+                image_id: int | None = None) -> tuple[Persons, int]:
+    """The people of one image from any supported file (see the module doc); the file is parsed once.
+
+    The image is found by ``image_id`` if given; otherwise, in a COCO annotation
+    file, by its file name, and in a results file by being the only ``image_id``
+    present. OpenPose and MediaPipe files hold one image (``image_id`` defaults to 0).
+
+    Returns:
+        ``(persons, image_id)``: visibility flags and masks from COCO annotations,
+        confidences (``keypoint_kind="score"``) from every other format.
+    """
+    file, image_path = PeopleFile.read(path), Path(image_path)
+    if file.format == "coco":
+        ds, image_id = _coco_image(file, image_path, image_size, image_id)
+        return ds.persons(image_id), image_id
+    if file.format == "openpose":
+        return read_openpose(file.data, file.path, image_size), image_id or 0
+    if file.format == "mediapipe":
+        return read_mediapipe(file.data, file.path, image_size), image_id or 0
+    image_id = _pick_result_image(file, image_path, image_id)
+    people = read_keypoint_results(file.data, file.path, {image_id: tuple(image_size)}, unknown_images="ignore")
+    return people.get(image_id, Persons.empty(image_size, "score")), image_id
+
+
+def load_boxes(path: str | Path, image_path: str | Path, image_size: tuple[int, int],
+               image_id: int | None = None) -> np.ndarray:
+    """Person boxes of one image, ``(M, 4)`` float32 XYXY, from a COCO annotation or detection results file.
+
+    The image is picked as in :func:`load_people`. Crowd annotations are skipped.
+    """
+    file, image_path = PeopleFile.read(path), Path(image_path)
+    if file.format == "coco":
+        ds, image_id = _coco_image(file, image_path, image_size, image_id)
+        return ds.persons(image_id, with_masks=False).boxes
+    if file.format != "results":
+        raise FormatError(f"{file.path}: a {file.format} file holds no person boxes; give a COCO annotation or "
+                          "detection results file")
+    return read_detection_boxes(file.data, file.path, _pick_result_image(file, image_path, image_id))
+
+
+def load_people_per_image(path: str | Path, dataset: CocoPersons) -> dict[int, Persons]:
+    """Estimated people for the images of ``dataset`` from a keypoint file or folder (``evaluate --keypoints``).
+
+    ``path`` is a COCO keypoint results file, or a folder of per-image OpenPose or
+    MediaPipe files named ``<image stem>.json`` or ``<image stem>_keypoints.json``
+    (OpenPose's naming); images without a file have no people. Results for images that
+    are not in ``dataset`` are an error.
+    """
+    path = Path(path)
+    if path.is_dir():
+        out = {}
+        for image_id in dataset.image_ids:
+            stem = Path(dataset.image(image_id)["file_name"]).stem
+            for candidate in (path / f"{stem}.json", path / f"{stem}_keypoints.json"):
+                if candidate.is_file():
+                    out[image_id] = load_people(candidate, dataset.image_path(image_id),
+                                                dataset.image_size(image_id), image_id)[0]
+                    break
+        if not out:
+            raise FormatError(f"{path}: no <image stem>.json or <image stem>_keypoints.json for any image of "
+                              f"{dataset.path.name}")
+        return out
+    file = PeopleFile.read(path)
+    if file.format != "results":
+        raise FormatError(f"{path}: a {file.format} file holds one image; give a COCO keypoint results file or a "
+                          "folder of per-image files")
+    sizes = {i: dataset.image_size(i) for i in dataset.image_ids}
+    return read_keypoint_results(file.data, file.path, sizes)

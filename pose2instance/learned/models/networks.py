@@ -1,0 +1,226 @@
+"""The four person-crop networks of the paper's learned comparison, their config, and safe (de)serialisation.
+
+Every network looks at one person at a time: a square crop around the person's box
+(see :mod:`pose2instance.crops` for the crop geometry) and answers "which pixels of
+this crop belong to *this* person" (mask logit; other people are background).
+
+Variants (:data:`VARIANTS`):
+
+* ``seg`` - segmentation only (the baseline): RGB crop -> mask.
+* ``multitask`` - a mask head and a 17-channel keypoint heatmap head on one shared
+  backbone; the keypoint head is trained with Gaussian heatmap targets.
+* ``cascade`` - the multitask network whose heatmaps go through a 1x1 convolution to
+  a shape likelihood that is added to the mask logit with learned weights
+  (:class:`~pose2instance.learned.models.heads.LogitCombiner`, initialised to the plain sum).
+* ``pose`` - pose-conditioned: RGB crop plus prior channels of the training-free
+  core (:mod:`pose2instance.priors`) computed on the crop from the given keypoints.
+
+Inputs: ``(B, 3 + P, n, n)`` float32, RGB in ``[0, 1]`` then ``P`` prior channels
+(``P = 0`` except for ``pose``). Outputs (dict): ``"mask"`` ``(B, 1, n, n)`` logits
+at crop resolution; ``"heatmaps"`` ``(B, 17, n/4, n/4)`` logits for multitask/cascade.
+
+Checkpoints are ``model.safetensors`` + ``config.json`` (the :class:`ModelConfig`),
+never pickles (:func:`save_model`, :func:`load_model`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...io import atomic_write_text
+from ...structures import NUM_KEYPOINTS
+from .backbones import build_backbone
+from .heads import DecoderHead, LogitCombiner, ShapeHead
+from .weights import CheckpointError, atomic_save_tensors, load_state_checked, read_tensors
+
+VARIANTS = ("seg", "multitask", "cascade", "pose")
+HEATMAP_STRIDE = 4
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a network and prepare its inputs.
+
+    Attributes:
+        variant: one of :data:`VARIANTS`.
+        backbone: ``tiny``, ``resnet18``, ``resnet34`` or ``resnet50``.
+        width: channels of the tiny backbone's first stage.
+        crop_size: side ``n`` of the square input crop, pixels (multiple of 16).
+        margin: crop side = ``max(box width, box height) * margin``, centred on the box.
+        priors: prior encoders (:func:`pose2instance.priors.make_prior` names) whose
+            channels are stacked as input of the ``pose`` variant.
+        others: ``pose`` only: add one channel with the distance to the *other*
+            people's skeletons (in the target person's scale, clipped at 2).
+        prior_clip: distances are clipped at this many person scales.
+        pretrained: ImageNet weights the ResNet starts from when built (a path or ``"auto"``);
+            never read when a checkpoint is loaded.
+        norm: ResNet normalisation, ``"frozen_bn"`` (with ImageNet weights) or ``"group"``;
+            resolved when the network is built and stored so a checkpoint rebuilds the same layers.
+    """
+
+    variant: str = "seg"
+    backbone: str = "tiny"
+    width: int = 32
+    crop_size: int = 128
+    margin: float = 1.25
+    priors: tuple[str, ...] = ("euclidean", "euclidean-limbs")
+    others: bool = True
+    prior_clip: float = 2.0
+    pretrained: str | None = None
+    norm: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown model variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
+        if self.crop_size % 16 or self.crop_size < 32:
+            raise ValueError(f"crop_size must be a multiple of 16 and at least 32, got {self.crop_size}")
+        if self.margin < 1.0:
+            raise ValueError(f"margin must be >= 1 (crop side over box side), got {self.margin}")
+        self.priors = tuple(self.priors)
+
+    @property
+    def prior_channels(self) -> int:
+        """``P``: number of prior input channels (0 unless ``variant == "pose"``)."""
+        if self.variant != "pose":
+            return 0
+        from ...priors import make_prior
+        return sum(make_prior(p).channels for p in self.priors) + int(self.others)
+
+    @property
+    def has_keypoint_head(self) -> bool:
+        return self.variant in ("multitask", "cascade")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["priors"] = list(self.priors)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict, source: str = "config") -> "ModelConfig":
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{source}: expected a JSON object with the model config")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CheckpointError(f"{source}: unknown model config field(s) {unknown}")
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{source}: bad model config: {e}") from e
+
+
+class PersonNet(nn.Module):
+    """One of the four variants (see the module doc). Build it with :func:`build_model`."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        in_channels = 3 + config.prior_channels
+        self.backbone = build_backbone(config.backbone, in_channels, config.width, config.pretrained, config.norm)
+        config.norm = getattr(self.backbone, "norm_kind", None)
+        low, out = self.backbone.low_channels, self.backbone.out_channels
+        self.mask_head = DecoderHead(low, out, 1)
+        if config.has_keypoint_head:
+            self.keypoint_head = DecoderHead(low, out, NUM_KEYPOINTS)
+            nn.init.constant_(self.keypoint_head.classifier.bias, -4.0)  # start near "no keypoint here" (p = 0.018)
+        if config.variant == "cascade":
+            self.shape_head = ShapeHead(NUM_KEYPOINTS)
+            self.combiner = LogitCombiner()
+
+    @property
+    def in_channels(self) -> int:
+        return 3 + self.config.prior_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``(B, 3 + P, n, n)`` -> ``{"mask": (B, 1, n, n), ["heatmaps": (B, 17, n/4, n/4)]}`` logits."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self.config.variant} network expects (B, {self.in_channels}, n, n) input, "
+                             f"got {tuple(x.shape)}")
+        feats = self.backbone(x)
+        mask = self.mask_head(feats)
+        out = {}
+        if self.config.has_keypoint_head:
+            heatmaps = self.keypoint_head(feats)
+            out["heatmaps"] = heatmaps
+            if self.config.variant == "cascade":
+                mask = self.combiner(mask, self.shape_head(heatmaps))
+        out["mask"] = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+
+def build_model(variant: str = "seg", backbone: str = "tiny", crop_size: int = 128, margin: float = 1.25,
+                priors: tuple[str, ...] | list[str] = ("euclidean", "euclidean-limbs"), others: bool = True,
+                width: int = 32, pretrained: str | None = None) -> PersonNet:
+    """A :class:`PersonNet` (randomly initialised unless ``pretrained`` ImageNet weights are given for a ResNet).
+
+    Args:
+        variant: ``seg``, ``multitask``, ``cascade`` or ``pose``.
+        backbone: ``tiny`` (CPU-friendly) or ``resnet18/34/50`` (see :mod:`.backbones`).
+        crop_size: input crop side in pixels.
+        margin: crop side over the box's longer side.
+        priors: prior channel encoders for ``pose`` (e.g. ``("euclidean-limbs",)``).
+        others: ``pose`` only: add the distance-to-other-people channel.
+        width: tiny backbone width.
+        pretrained: ResNet ImageNet weights: a local path, ``"auto"`` (torch hub cache if present) or None.
+    """
+    return PersonNet(ModelConfig(variant, backbone, width, crop_size, margin, tuple(priors), others,
+                                 pretrained=pretrained))
+
+
+def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict of a model, unwrapped from DistributedDataParallel if needed."""
+    return getattr(model, "module", model).state_dict()
+
+
+def save_model(model: PersonNet, directory: str | Path) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (each atomically); returns the weights path."""
+    net = getattr(model, "module", model)
+    directory = Path(directory)
+    config = json.dumps(net.config.to_json(), indent=2)
+    weights = directory / "model.safetensors"
+    atomic_save_tensors(weights, model_state(net), metadata={"pose2instance_config": config})
+    atomic_write_text(directory / "config.json", config + "\n")
+    return weights
+
+
+def read_config(weights: Path, meta: dict[str, str] | None = None) -> ModelConfig:
+    """The config of a checkpoint: ``config.json`` (or ``<stem>.json``) beside it, else the safetensors metadata."""
+    for candidate in (weights.with_suffix(".json"), weights.parent / "config.json"):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+            except json.JSONDecodeError as e:
+                raise CheckpointError(f"{candidate}: invalid JSON ({e.msg} at line {e.lineno})") from e
+            return ModelConfig.from_json(data, str(candidate))
+    if meta and "pose2instance_config" in meta:
+        return ModelConfig.from_json(json.loads(meta["pose2instance_config"]), f"{weights} (metadata)")
+    raise CheckpointError(f"{weights}: no config.json beside it and no config in its metadata")
+
+
+def load_model(path: str | Path, device: str | torch.device | None = "cpu", config: ModelConfig | None = None) -> PersonNet:
+    """Load a network from ``model.safetensors`` (or its folder) and the config beside it.
+
+    Args:
+        path: a ``.safetensors`` file or a folder holding ``model.safetensors`` + ``config.json``.
+        device: where to put the network (default CPU).
+        config: expected architecture; default the checkpoint's own config.
+
+    Raises:
+        CheckpointError: missing / corrupt file, bad config, or weights of another
+            architecture or shape (the message names the file and the first bad key).
+    """
+    path = Path(path)
+    weights = path / "model.safetensors" if path.is_dir() else path
+    state, meta = read_tensors(weights)
+    config = config or read_config(weights, meta)
+    config = ModelConfig.from_json(dict(config.to_json(), pretrained=None), str(weights))  # never re-read ImageNet
+    model = PersonNet(config)
+    load_state_checked(model, state, str(weights))
+    return model.to(device).eval()

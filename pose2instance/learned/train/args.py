@@ -1,0 +1,75 @@
+"""Command-line options of ``pose2instance train`` and the model config they give."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..models.networks import VARIANTS, ModelConfig
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Register the ``train`` options on ``p`` (for ``pose2instance train`` and ``python -m pose2instance.learned.train``)."""
+    d = p.add_argument_group("data")
+    d.add_argument("--annotations", type=Path, nargs="+", required=True,
+                   help="COCO person annotation files (keypoints optional; crowd regions are ignored)")
+    d.add_argument("--images", type=Path, nargs="+", help="image folders, one per annotation file "
+                   "(default: images/ beside annotations/)")
+    d.add_argument("--val-annotations", type=Path, help="a separate validation file (e.g. COCO val2017)")
+    d.add_argument("--val-fraction", type=float, default=0.0,
+                   help="hold out this fraction of the first annotation file's images (by image id) for validation")
+    d.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split by image id")
+    d.add_argument("--min-area", type=float, default=400.0, help="skip persons whose mask is smaller (pixels)")
+    d.add_argument("--require-keypoints", action="store_true", help="train only on persons with labelled keypoints")
+    d.add_argument("--no-augment", action="store_true", help="no flip / scale / shift jitter")
+    d.add_argument("--scale-jitter", type=float, default=0.25)
+    d.add_argument("--shift-jitter", type=float, default=0.08)
+    d.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory (full COCO)")
+    d.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per training process")
+
+    m = p.add_argument_group("model")
+    m.add_argument("--variant", choices=VARIANTS, default="pose")
+    m.add_argument("--backbone", default="tiny", choices=("tiny", "resnet18", "resnet34", "resnet50"))
+    m.add_argument("--width", type=int, default=32, help="tiny backbone width")
+    m.add_argument("--pretrained", default=None, help="ResNet ImageNet weights: a local file, or 'auto' for the "
+                   "torch hub cache if the file is there (nothing is downloaded)")
+    m.add_argument("--crop-size", type=int, default=128)
+    m.add_argument("--margin", type=float, default=1.25, help="crop side over the box's longer side")
+    m.add_argument("--priors", nargs="+", default=["euclidean", "euclidean-limbs"],
+                   help="prior channels of the pose variant (pose2instance.priors names)")
+    m.add_argument("--no-others", action="store_true", help="pose variant: no distance-to-other-people channel")
+
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--steps", type=int, default=600, help="optimizer steps (the training budget)")
+    o.add_argument("--batch-size", type=int, default=16, help="crops per step per process")
+    o.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
+    o.add_argument("--lr", type=float, default=2e-3)
+    o.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    o.add_argument("--weight-decay", type=float, default=1e-4)
+    o.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine")
+    o.add_argument("--warmup-steps", type=int, default=30)
+    o.add_argument("--clip-grad", type=float, default=5.0, help="max gradient norm (0: off)")
+    o.add_argument("--keypoint-weight", type=float, default=1.0, help="weight of the heatmap loss")
+    o.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
+                   help="mixed precision on CUDA (auto: bf16 if supported else fp16); never on CPU")
+
+    r = p.add_argument_group("run")
+    r.add_argument("--out", type=Path, default=Path("runs/train"))
+    r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                   "(same options; a larger --steps extends it, with the schedule computed for the new total)")
+    r.add_argument("--overwrite", action="store_true", help="start over even if --out holds a run")
+    r.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    r.add_argument("--keep-checkpoints", type=int, default=2)
+    r.add_argument("--eval-every", type=int, default=0, help="crop-level validation every N steps (0: at the end)")
+    r.add_argument("--no-final-eval", action="store_true", help="skip the full-image evaluation at the end")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    r.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms")
+    r.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def model_config_from_args(args) -> ModelConfig:
+    return ModelConfig(args.variant, args.backbone, args.width, args.crop_size, args.margin, tuple(args.priors),
+                       not args.no_others, pretrained=args.pretrained)

@@ -1,0 +1,45 @@
+"""The training loss (mask BCE over valid pixels, keypoint heatmap BCE) and the learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def lr_lambda(args):
+    """Multiplier of the base learning rate at step ``s``: linear warm-up, then cosine / step / constant."""
+    total, warm = max(args.steps, 1), max(args.warmup_steps, 0)
+
+    def f(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        t = (s - warm) / max(total - warm, 1)
+        if args.schedule == "cosine":
+            return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+        if args.schedule == "step":
+            return 0.1 ** (int(t >= 2 / 3) + int(t >= 8 / 9))
+        return 1.0
+    return f
+
+
+def compute_losses(out: dict, batch: dict, keypoint_weight: float) -> tuple[torch.Tensor, dict]:
+    """The training loss (see the module doc) and its parts as floats."""
+    logits = out["mask"].float()
+    valid = batch["valid"]
+    bce = F.binary_cross_entropy_with_logits(logits, batch["mask"], reduction="none") * valid
+    loss_mask = (bce.sum((1, 2, 3)) / valid.sum((1, 2, 3)).clamp(min=1.0)).mean()
+    loss = loss_mask
+    parts = {"loss_mask": loss_mask.detach(), "loss_kp": torch.zeros((), device=logits.device)}
+    if "heatmaps" in out:
+        w = batch["kp_weight"]
+        target = batch["heatmaps"]
+        heat = F.binary_cross_entropy_with_logits(out["heatmaps"].float(), target, reduction="none")
+        # Summed over the map and divided by the Gaussian's mass (about 2 pi sigma^2 cells), not averaged
+        # over all cells: averaged, the few positive cells are drowned and the head learns nothing.
+        per_kp = heat.sum((2, 3)) / target.sum((2, 3)).clamp(min=1.0)
+        loss_kp = ((per_kp * w).sum(1) / w.sum(1).clamp(min=1.0)).mean()
+        loss = loss + keypoint_weight * loss_kp
+        parts["loss_kp"] = loss_kp.detach()
+    return loss, parts

@@ -1,0 +1,57 @@
+"""evaluate_dataset with estimated people: detections on images without ground truth are false positives."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pose2instance.io import CocoPersons
+from pose2instance.estimators import PoseEstimator
+from pose2instance.evaluation import evaluate_dataset
+from pose2instance.registry import make_methods
+from pose2instance.scores import OracleScore
+
+from conftest import COCO_DEV
+
+
+class GroundTruthPlusOne(PoseEstimator):
+    """Returns the true people of image 790 (known boxes/keypoints) and one extra box everywhere else."""
+
+    name = "stub"
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __call__(self, image, boxes=None):
+        truth = self.dataset.persons(790)
+        if image.shape[:2] == truth.image_size:
+            found = truth.subset(np.arange(len(truth)))
+            found.scores[:] = 0.5  # less confident than the false positive below
+            return found
+        from pose2instance.structures import Persons
+        h, w = image.shape[:2]
+        return Persons([[10, 10, w / 2, h / 2]], np.zeros((1, 17, 3)), (h, w), "score", scores=[0.99])
+
+
+@pytest.fixture
+def two_images(tmp_path):
+    data = json.loads(COCO_DEV.read_text())
+    keep = {790, 139}
+    data["images"] = [im for im in data["images"] if im["id"] in keep]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] == 790]  # 139 has nobody now
+    path = tmp_path / "annotations" / "two.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data))
+    return CocoPersons(path, image_dir=COCO_DEV.parents[1] / "images")
+
+
+def test_false_positives_on_empty_images_lower_ap(two_images):
+    report = evaluate_dataset(two_images, make_methods(["oracle-box"]), OracleScore(), progress=False,
+                              estimator=GroundTruthPlusOne(two_images))
+    m = report["methods"]["det-box-score"]
+    assert report["images"] == 2 and m["count"] == 4 and m["mean_iou"] > 0.9
+    assert m["AP"] < 0.85  # the confident detection on the empty image is ranked first and is a false positive
+    only_790 = evaluate_dataset(two_images, make_methods(["oracle-box"]), OracleScore(), progress=False, image_ids=[790],
+                                estimator=GroundTruthPlusOne(two_images))
+    assert only_790["methods"]["det-box-score"]["AP"] > m["AP"]
+    assert set(report["per_instance_iou"]["det-box-score"]) == set(int(i) for i in two_images.persons(790).ids)
