@@ -2,8 +2,8 @@
 
 For every variant at the default crop size (random weights: speed does not depend on them):
 
-* inference, end to end (crops, prior channels for ``pose``, network, paste-back to
-  image coordinates) on real COCO dev images with their ground-truth people:
+* inference, end to end (crops, prior channels for ``pose``, BlazePose's person score
+  for ``pose+blazepose``, network, paste-back to image coordinates) on real COCO dev images with their ground-truth people:
   instances per second and ms per image;
 * the network alone on a batch of crops: instances per second;
 * peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during inference; on CPU the
@@ -35,7 +35,9 @@ from pathlib import Path
 
 DATA = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DEV = DATA / "coco_persons" / "annotations" / "person_keypoints_dev.json"
-VARIANTS = ("seg", "multitask", "cascade", "pose")
+#: benchmarked networks: name -> (variant, score input); pose+blazepose runs BlazePose per person too
+VARIANTS = {"seg": ("seg", None), "multitask": ("multitask", None), "cascade": ("cascade", None),
+            "pose": ("pose", None), "pose+blazepose": ("pose", "blazepose")}
 
 
 def peak_rss_mib() -> float:
@@ -55,8 +57,8 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def bench_variant(variant: str, args) -> dict:
-    """One variant, in this process."""
+def bench_variant(name: str, args) -> dict:
+    """One network of :data:`VARIANTS`, in this process."""
     import torch
     from pose2instance.io import CocoPersons
     from pose2instance.learned.dataset import PersonCropDataset
@@ -66,7 +68,8 @@ def bench_variant(variant: str, args) -> dict:
     device = torch.device(args.device)
     images = load_images(args.images)
     rss0 = peak_rss_mib()
-    model = build_model(variant, crop_size=args.crop_size).to(device).eval()
+    variant, score_input = VARIANTS[name]
+    model = build_model(variant, crop_size=args.crop_size, score_input=score_input).to(device).eval()
     pred = Predictor(model, device)
     pred.logits(*images[0])  # warm-up
     sync(device)
@@ -110,7 +113,7 @@ def bench_variant(variant: str, args) -> dict:
         opt.step()
     sync(device)
     train = steps * batch / (time.perf_counter() - t)
-    return {"variant": variant, "params": sum(p.numel() for p in model.parameters()), "people": people,
+    return {"variant": name, "params": sum(p.numel() for p in model.parameters()), "people": people,
             "images": len(images), "e2e_inst_per_s": people / e2e, "e2e_ms_per_image": 1e3 * e2e / len(images),
             "net_inst_per_s": net, "peak_mem_mib": mem, "train_crops_per_s": train}
 
@@ -167,11 +170,12 @@ def main() -> None:
     dev = args.device if args.device != "cpu" else f"cpu, {torch.get_num_threads() if not args.threads else args.threads} threads"
     print(f"**{args.images} COCO dev images ({results['seg']['people']} people), crop {args.crop_size} px, "
           f"device {dev}, torch {torch.__version__}**\n")
-    print("| variant | parameters | inference inst/s (end to end) | ms / image | network only inst/s | "
+    print("| variant | parameters | inference inst/s (end to end) | ms / person | ms / image | network only inst/s | "
           "peak memory (MiB) | training crops/s | Mask R-CNN time / ours (per image) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for v, r in results.items():
-        print(f"| {v} | {r['params']:,} | {r['e2e_inst_per_s']:.1f} | {r['e2e_ms_per_image']:.1f} | "
+        print(f"| {v} | {r['params']:,} | {r['e2e_inst_per_s']:.1f} | {1e3 / r['e2e_inst_per_s']:.1f} | "
+              f"{r['e2e_ms_per_image']:.1f} | "
               f"{r['net_inst_per_s']:.1f} | {r['peak_mem_mib']:.0f} | {r['train_crops_per_s']:.1f} | "
               f"{rcnn['ms_per_image'] / r['e2e_ms_per_image']:.1f}x |")
     print(f"\nMask R-CNN R50-FPN (torchvision, random weights, box_score_thresh=0, "

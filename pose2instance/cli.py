@@ -24,10 +24,20 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--box-weight", type=float, default=100.0, help="weight of the box term (0 = ignore boxes)")
     g.add_argument("--background", choices=("score", "threshold"), default="score",
                    help="background rule: 1 - score competes with people, or score < 0.5")
+    g.add_argument("--no-box-limit", action="store_true",
+                   help="let a person take score pixels outside its box (the paper's fusion; worse here)")
 
 
 def _fusion_kwargs(args) -> dict:
-    return {"temperature": args.temperature, "box_weight": args.box_weight, "background": args.background}
+    return {"temperature": args.temperature, "box_weight": args.box_weight, "background": args.background,
+            "box_limit": not args.no_box_limit}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -82,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
                     help="evaluate persons with keypoints (default) or all non-crowd persons")
     ev.add_argument("--baseline", default="oracle-box", choices=METHODS, help="relative improvements are over it")
-    ev.add_argument("--limit", type=int, help="only the first N images")
+    ev.add_argument("--limit", type=_positive_int, help="only the first N images (after --held-out)")
+    ev.add_argument("--held-out", type=float, metavar="F",
+                    help="only the images a training run with --val-fraction F (and --split-seed) holds out of this "
+                         "file: pose2instance.evaluation.split_image_ids")
+    ev.add_argument("--split-seed", type=int, default=0, help="seed of --held-out's split by image id")
     ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"), help="output folder")
     _fusion_args(ev)
 
@@ -177,7 +191,7 @@ def cmd_segment(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .estimators import make_estimator
-    from .evaluation import evaluate_dataset, format_tables
+    from .evaluation import evaluate_dataset, format_tables, split_image_ids
     from .io import CocoPersons, load_people_per_image
     from .registry import make_methods
 
@@ -188,7 +202,10 @@ def cmd_evaluate(args) -> int:
         estimator = make_estimator(args.estimator)
     elif args.keypoints != "gt":
         results = load_people_per_image(args.keypoints, dataset)
-    ids = dataset.image_ids[: args.limit] if args.limit else None
+    ids = dataset.image_ids
+    if args.held_out is not None:
+        ids = split_image_ids(ids, args.held_out, args.split_seed)[1]
+    ids = ids[: args.limit] if args.limit else ids
     methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
     report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,
                               estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name)

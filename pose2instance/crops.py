@@ -81,8 +81,12 @@ class CropWindow:
         return np.stack([self.cx + f * (uv[..., 0] + 0.5 - n / 2) * s, self.cy + (uv[..., 1] + 0.5 - n / 2) * s], -1)
 
     def edge_to_image(self, uv: np.ndarray, n: int) -> np.ndarray:
-        """``(..., 2)`` points measured from the crop's top-left edge in units of ``side / n`` -> image ``(x, y)``."""
-        return self.to_image(np.asarray(uv, np.float64) - 0.5, n)
+        """``(..., 2)`` float32 points measured from the unflipped crop's top-left edge in units of ``side / n``
+        -> image ``(x, y)`` float32 (``to_image(uv - 0.5, n)``, in the float32 arithmetic of the MediaPipe models)."""
+        if self.flip:
+            raise ValueError("edge_to_image is for unflipped windows")
+        edge = np.array([self.cx - self.side / 2, self.cy - self.side / 2], np.float32)
+        return (np.asarray(uv, np.float32) * (self.side / n) + edge).astype(np.float32)
 
     def to_crop(self, xy: np.ndarray, n: int) -> np.ndarray:
         """``(..., 2)`` image coordinates (x, y) -> crop pixel coordinates (u, v) of an ``n x n`` crop."""

@@ -9,7 +9,11 @@ Pose2Instance fusion (training-free):
    ``1 - S`` beats every person (``background="score"``, the paper's), or where
    ``S < threshold`` (``background="threshold"``: then every person pixel goes to
    the nearest skeleton and ``T`` does not matter).
-4. Optionally pixels farther than ``max_distance`` person scales from every person
+4. With ``claim`` (the default of :class:`~pose2instance.pipeline.Pose2Instance`: each
+   person's box), person ``i`` competes only at the pixels ``claim[i]`` allows; a pixel
+   no one may claim is background. Without it a lone person takes every score pixel of
+   the image, however far from its skeleton and box.
+5. Optionally pixels farther than ``max_distance`` person scales from every person
    stay background (people not in the list).
 """
 
@@ -29,7 +33,8 @@ class FusionResult:
     Attributes:
         masks: ``(N, H, W)`` bool, disjoint.
         labels: ``(H, W)`` int32: ``-1`` background, ``i`` person ``i``.
-        instance_maps: ``(N, H, W)`` float32 ``P_i`` (sums to 1 over people at each pixel).
+        instance_maps: ``(N, H, W)`` float32 ``P_i`` (sums to 1 over the people who may claim a pixel,
+            0 where no one may).
         fused: ``(N, H, W)`` float32 ``F_i = P_i * S``.
     """
 
@@ -40,7 +45,7 @@ class FusionResult:
 
 
 def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, background: str = "score",
-         threshold: float = 0.5, max_distance: float | None = None) -> FusionResult:
+         threshold: float = 0.5, max_distance: float | None = None, claim: np.ndarray | None = None) -> FusionResult:
     """Pose2Instance fusion of per-person affinities and a person score (see the module doc).
 
     Args:
@@ -50,8 +55,9 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
         background: ``"score"`` (``1 - S`` competes) or ``"threshold"`` (``S < threshold`` is background).
         threshold: see ``background``.
         max_distance: if set, pixels whose best affinity is below ``-max_distance`` are background.
+        claim: optional ``(N, H, W)`` bool, where each person may take pixels (e.g. :func:`box_masks`).
     """
-    if temperature <= 0:
+    if not temperature > 0:  # also refuses NaN
         raise ValueError(f"temperature must be positive, got {temperature}")
     if background not in ("score", "threshold"):
         raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
@@ -63,9 +69,16 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
     if n == 0:
         empty = np.zeros((0, h, w), np.float32)
         return FusionResult(empty.astype(bool), np.full((h, w), -1, np.int32), empty, empty)
+    if claim is not None:
+        if np.shape(claim) != affinity.shape:
+            raise ValueError(f"claim must be (N, H, W) = {affinity.shape}, got shape {np.shape(claim)}")
+        affinity = np.where(claim, affinity, -np.inf).astype(np.float32)
     best = affinity.max(axis=0)
+    nobody = ~np.isfinite(best)
+    best[nobody] = 0.0
     p = np.exp((affinity - best) / temperature)
-    p /= p.sum(axis=0)
+    total = p.sum(axis=0)
+    p /= np.where(total > 0, total, 1.0)
     fused = p * s
     owner = fused.argmax(axis=0)
     if background == "score":
@@ -74,6 +87,7 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
         person = s >= threshold
     if max_distance is not None:
         person &= best >= -max_distance
+    person &= ~nobody
     labels = np.where(person, owner, -1).astype(np.int32)
     masks = labels[None] == np.arange(n)[:, None, None]
     return FusionResult(masks, labels, p, fused)

@@ -80,6 +80,11 @@ class Pose2Instance(MaskMethod):
             images with the oracle score (mean IoU, Euclidean prior): 0.846 without the
             box term, 0.907 at 10, 0.915 at 100.
         max_distance: optional background cut-off (affinity units).
+        box_limit: a person may take only pixels inside its own box (see :func:`~pose2instance.fusion.fuse`'s
+            ``claim``). Measured on the training parts of our splits with the BlazePose score: on
+            single-person images it lifts mean IoU from 0.757 to 0.779 (equal to oracle-box, which it
+            then is by construction); on the 46 training dev images 0.640 -> 0.655 (Euclidean); with the
+            oracle score 0.922 -> 0.923; grown boxes (1.1, 1.25) or a skeleton-distance cut-off do worse.
         **prior_kwargs: passed to :func:`make_prior` when ``prior`` is a name.
 
     Example::
@@ -90,7 +95,7 @@ class Pose2Instance(MaskMethod):
 
     def __init__(self, prior: str | PriorEncoder = "euclidean", temperature: float = 0.1, background: str = "score",
                  threshold: float = 0.5, box_weight: float = 100.0, max_distance: float | None = None,
-                 **prior_kwargs):
+                 box_limit: bool = True, **prior_kwargs):
         self.prior = make_prior(prior, **prior_kwargs) if isinstance(prior, str) else prior
         self.name = self.prior.name
         self.needs_image = self.prior.needs_image
@@ -100,6 +105,7 @@ class Pose2Instance(MaskMethod):
         self.threshold = threshold
         self.box_weight = box_weight
         self.max_distance = max_distance
+        self.box_limit = box_limit
 
     def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         """``(N, H, W)`` float32 prior affinity plus the box term."""
@@ -113,8 +119,9 @@ class Pose2Instance(MaskMethod):
 
         ``image`` (``(H, W, 3)`` uint8 RGB) is needed by the geodesic prior.
         """
+        claim = box_masks(persons) if self.box_limit else None
         return fuse(self.affinity(persons, image), score, self.temperature, self.background,
-                    self.threshold, self.max_distance)
+                    self.threshold, self.max_distance, claim)
 
     def predict(self, persons, score, image=None):
         return self(persons, score, image).masks

@@ -240,6 +240,17 @@ class Persons:
         return Persons(self.boxes[idx], self.keypoints[idx], self.image_size, self.keypoint_kind, self.scores[idx],
                        pick(self.masks), self.ids[idx], pick(self.heatmaps), pick(self.heatmap_boxes), self.source)
 
+    def with_people(self, boxes: np.ndarray, keypoints: np.ndarray) -> "Persons":
+        """These people plus more (``(M, 4)`` XYXY boxes, ``(M, 17, 3)`` keypoints of the same kind), appended.
+
+        The new people get score 1 and id -1; masks and heatmaps are dropped.
+        """
+        m = len(keypoints)
+        return Persons(np.concatenate([self.boxes, np.asarray(boxes, np.float32).reshape(m, 4)]),
+                       np.concatenate([self.keypoints, np.asarray(keypoints, np.float32).reshape(m, NUM_KEYPOINTS, 3)]),
+                       self.image_size, self.keypoint_kind, np.r_[self.scores, np.ones(m, np.float32)],
+                       ids=np.r_[self.ids, -np.ones(m, np.int64)], source=self.source)
+
     @staticmethod
     def empty(image_size: tuple[int, int], keypoint_kind: KeypointKind = "visibility") -> "Persons":
         """No people in an image of size ``(H, W)``."""

@@ -36,9 +36,9 @@ class GroundTruthPlusOne(PoseEstimator):
 @pytest.fixture
 def two_images(tmp_path):
     data = json.loads(COCO_DEV.read_text())
-    keep = {790, 139}
+    keep = {790, 60623}  # 60623 (427 x 640) differs in size from 790 (422 x 640): the stub tells them apart
     data["images"] = [im for im in data["images"] if im["id"] in keep]
-    data["annotations"] = [a for a in data["annotations"] if a["image_id"] == 790]  # 139 has nobody now
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] == 790]  # 60623 has nobody now
     path = tmp_path / "annotations" / "two.json"
     path.parent.mkdir()
     path.write_text(json.dumps(data))

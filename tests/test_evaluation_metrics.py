@@ -5,6 +5,8 @@ from pose2instance.io import mask_to_rle
 from pose2instance.evaluation import (InstanceEvaluator, accuracy_at, coco_segm_ap, markdown_table, paired_iou,
                                       relative_improvement, summarize_ious)
 
+from conftest import needs_shared
+
 
 def test_paired_iou_by_hand():
     a = np.zeros((3, 4, 4), bool)
@@ -32,16 +34,33 @@ def test_accuracy_and_summary_by_hand():
     assert "| a | 0.500 |" in table
 
 
-def test_ground_truth_as_prediction_gives_ap_1(coco_dev):
-    ev = InstanceEvaluator(coco_dev.data)
-    for image_id in coco_dev.image_ids:
-        p = coco_dev.persons(image_id)
+def ground_truth_as_prediction(dataset) -> tuple[InstanceEvaluator, InstanceEvaluator]:
+    """Every person's true mask predicted: evaluators over all persons and over those with keypoints only."""
+    every, with_kp = InstanceEvaluator(dataset.data), InstanceEvaluator(dataset.data)
+    for image_id in dataset.image_ids:
+        p = dataset.persons(image_id)
         if len(p):
-            ious = ev.process(image_id, p.masks, p.ids, np.ones(len(p), bool), p.masks)
+            ious = every.process(image_id, p.masks, p.ids, np.ones(len(p), bool), p.masks)
             assert (ious == 1).all()
+            with_kp.process(image_id, p.masks, p.ids, (p.keypoints[..., 2] > 0).any(1), p.masks)
+    return every, with_kp
+
+
+def test_ground_truth_as_prediction_gives_ap_1(coco_dev):
+    ev, _ = ground_truth_as_prediction(coco_dev)
     m = ev.evaluate()
+    persons = sum(not a["iscrowd"] for a in coco_dev.data["annotations"])
+    assert m["count"] == persons == 34 and m["mean_iou"] == 1.0 and len(ev.per_instance) == 34
+    assert m["AP"] == pytest.approx(1.0) and m["AP50"] == pytest.approx(1.0) and m["AP75"] == pytest.approx(1.0)
+
+
+@needs_shared
+def test_ground_truth_as_prediction_gives_ap_1_on_the_full_dev_set(coco_dev_full):
+    ev, with_kp = ground_truth_as_prediction(coco_dev_full)
+    m, subset = ev.evaluate(), with_kp.evaluate()
     assert m["count"] == 308 and m["mean_iou"] == 1.0 and len(ev.per_instance) == 308
     assert m["AP"] == pytest.approx(1.0) and m["AP50"] == pytest.approx(1.0) and m["AP75"] == pytest.approx(1.0)
+    assert subset["count"] == 197 and subset["AP"] == pytest.approx(1.0)
 
 
 def test_ap_drops_with_wrong_masks_and_matches_pycocotools(coco_dev):
@@ -85,7 +104,8 @@ def test_persons_outside_the_subset_are_ignored_not_missed(coco_dev):
             keep = (p.keypoints[..., 2] > 0).any(1)
             ev.process(image_id, p.masks, p.ids, keep, p.masks)
     m = ev.evaluate()
-    assert m["count"] == 197 and m["AP"] == pytest.approx(1.0)
+    with_kp = sum(not a["iscrowd"] and a["num_keypoints"] > 0 for a in coco_dev.data["annotations"])
+    assert m["count"] == with_kp == 26 and m["AP"] == pytest.approx(1.0)  # 8 of 34 persons have no keypoints
 
 
 def test_detections_are_matched_by_best_iou_and_ranked_by_score(coco_dev):

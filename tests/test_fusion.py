@@ -68,3 +68,22 @@ def test_box_baselines_and_overlap_rules():
     assert (oracle_box_masks(p, half)[:, :20] == 0).all()
     with pytest.raises(ValueError, match="overlap must be"):
         oracle_box_masks(p, score, overlap="x")
+
+
+def test_claim_limits_where_each_person_competes():
+    h, w = 10, 30
+    aff = np.zeros((2, h, w), np.float32)  # both people tie everywhere
+    score = np.ones((h, w), np.float32)
+    claim = np.zeros((2, h, w), bool)
+    claim[0, :, :10] = True
+    claim[1, :, 5:20] = True
+    r = fuse(aff, score, claim=claim)
+    assert r.masks[0][:, :5].all() and not r.masks[0][:, 10:].any()
+    assert r.masks[1][:, 10:20].all()
+    assert (r.labels[:, 20:] == -1).all()  # nobody may claim these score pixels
+    np.testing.assert_allclose(r.instance_maps[:, :, 20:], 0)
+    np.testing.assert_allclose(r.instance_maps[:, :, :20].sum(0), 1, rtol=1e-6)
+    with pytest.raises(ValueError, match="claim must be"):
+        fuse(aff, score, claim=claim[:, :5])
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        fuse(aff, score, temperature=float("nan"))

@@ -7,13 +7,14 @@ from pose2instance.io import (CocoFormatError, CocoPersons, load_keypoint_result
                                 rle_to_mask)
 from pose2instance.io import ImageError, as_rgb, load_image
 
-from conftest import COCO_DEV, DATA
+from conftest import COCO_DEV, IMAGES, needs_shared
 
 
 def test_dev_annotations_load_with_masks_and_crowd(coco_dev):
-    assert len(coco_dev.image_ids) == 75 and coco_dev.has_keypoints
+    assert len(coco_dev.image_ids) == len(coco_dev.data["images"]) == 5 and coco_dev.has_keypoints
     total = sum(len(coco_dev.persons(i, with_masks=False)) for i in coco_dev.image_ids)
-    assert total == 308  # 318 person annotations, 10 crowd
+    anns = coco_dev.data["annotations"]
+    assert total == sum(not a["iscrowd"] for a in anns) == len(anns) - 1 == 34  # 35 person annotations, 1 crowd
     p = coco_dev.persons(790)
     assert len(p) == 4 and p.masks.shape == (4, 422, 640)
     # decoded polygon areas agree with the annotation 'area' to within 2 %
@@ -23,6 +24,14 @@ def test_dev_annotations_load_with_masks_and_crowd(coco_dev):
     crowd_images = {a["image_id"] for a in coco_dev.data["annotations"] if a["iscrowd"]}
     img = sorted(crowd_images)[0]
     assert coco_dev.crowd_mask(img).any() and not coco_dev.crowd_mask(790).any()
+
+
+@needs_shared
+def test_full_dev_set_counts(coco_dev_full):
+    assert len(coco_dev_full.image_ids) == 75 and coco_dev_full.has_keypoints
+    total = sum(len(coco_dev_full.persons(i, with_masks=False)) for i in coco_dev_full.image_ids)
+    assert total == 308  # 318 person annotations, 10 crowd
+    assert len(coco_dev_full.persons(790)) == 4 and not coco_dev_full.crowd_mask(790).any()
 
 
 def test_ochuman_rle_masks_fit_their_boxes(ochuman):
@@ -140,7 +149,7 @@ def test_keypoint_results_file(tmp_path, coco_dev):
 
     results.append({"image_id": 42, "keypoints": anns[0]["keypoints"], "score": 1})
     path.write_text(json.dumps(results))
-    with pytest.raises(CocoFormatError, match=r"\[\d+\]: image_id 42 is not among the 75 known images"):
+    with pytest.raises(CocoFormatError, match=rf"\[\d+\]: image_id 42 is not among the {len(sizes)} known images"):
         load_keypoint_results(path, sizes)
     with pytest.warns(UserWarning, match="skipped 1 result"):
         assert len(load_keypoint_results(path, sizes, unknown_images="skip")[790]) == len(anns)
@@ -176,7 +185,7 @@ def test_results_file_edge_cases(tmp_path):
 
 def test_image_loading_repairs_and_errors(tmp_path):
     from PIL import Image
-    rgb = load_image(DATA / "coco_persons" / "images" / "000000000790.jpg")
+    rgb = load_image(IMAGES / "000000000790.jpg")
     assert rgb.shape == (422, 640, 3) and rgb.dtype == np.uint8
     Image.fromarray(rgb).convert("L").save(tmp_path / "grey.png")
     Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
@@ -188,7 +197,7 @@ def test_image_loading_repairs_and_errors(tmp_path):
     (tmp_path / "junk.jpg").write_bytes(b"not an image at all")
     with pytest.raises(ImageError, match="junk.jpg: cannot read image"):
         load_image(tmp_path / "junk.jpg")
-    data = (DATA / "coco_persons" / "images" / "000000000790.jpg").read_bytes()
+    data = (IMAGES / "000000000790.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[:2000])
     with pytest.raises(ImageError, match="cut.jpg: cannot read image"):
         load_image(tmp_path / "cut.jpg")
@@ -199,10 +208,11 @@ def test_image_loading_repairs_and_errors(tmp_path):
 
 def test_image_size_mismatch_is_reported(tmp_path, coco_dev):
     data = json.loads(COCO_DEV.read_text())
-    data["images"][0]["width"] += 1
+    entry = next(im for im in data["images"] if im["id"] == 790)
+    entry["width"] += 1
     (tmp_path / "annotations").mkdir()
     path = tmp_path / "annotations" / "a.json"
     path.write_text(json.dumps(data))
     ds = CocoPersons(path, image_dir=coco_dev.image_dir)
-    with pytest.raises(CocoFormatError, match="image is 640x426 but .*a.json says 641x426"):
-        ds.load_image(data["images"][0]["id"])  # found through the image_dir override
+    with pytest.raises(CocoFormatError, match="image is 640x422 but .*a.json says 641x422"):
+        ds.load_image(790)  # found through the image_dir override

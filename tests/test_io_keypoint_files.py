@@ -7,9 +7,9 @@ from pose2instance.io import CocoFormatError
 from pose2instance.io import load_mediapipe_json, load_openpose_json, load_people
 from pose2instance.layouts import LAYOUTS
 
-from conftest import DATA
+from conftest import IMAGES
 
-IMAGE = DATA / "coco_persons" / "images" / "000000000790.jpg"
+IMAGE = IMAGES / "000000000790.jpg"
 
 
 def _to_layout(kp17, layout, n):

@@ -1,7 +1,7 @@
 """The training engine: checkpoints, exact resume after SIGKILL, torchrun/DDP on gloo, clear errors.
 
 Every run is tiny (48 px crops, an 8-channel backbone, one CPU thread) and trains on
-the real COCO dev persons.
+the real COCO dev persons of the test fixture (tests/data).
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ class BlazePoseDetector:
         centre, half = anchors + raw[:, :2], raw[:, 2:4] / 2
         corners = np.stack([centre - half, centre + half], axis=1)
         keypoints = anchors[:, None] + raw[:, 4:].reshape(-1, DETECTOR_NUM_KEYPOINTS, 2)
-        return PoseDetections(crop.edge_to_image(corners, 1).astype(np.float32).reshape(-1, 4), crop.edge_to_image(keypoints, 1).astype(np.float32),
+        return PoseDetections(crop.edge_to_image(corners, 1).reshape(-1, 4), crop.edge_to_image(keypoints, 1),
                               scores[keep])
 
     def __call__(self, image: np.ndarray) -> PoseDetections:

@@ -28,19 +28,21 @@ number of workers, processes or after a resume.
 from __future__ import annotations
 
 import warnings
-import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from ..crops import CropWindow, keypoints_to_crop
+from ..crops import CropWindow, keypoints_to_crop, persons_in_crop
 from ..io import CocoPersons, segmentation_to_mask
 from ..structures import Persons
 from .inputs import PriorChannels
 from .models.networks import HEATMAP_STRIDE
+from .augment import CropPlanes, Donor, colour_jitter, paste_person, truncate_border
 from .sampling import image_tensor, sample_crops, uint8_image
+from .score_maps import CachedScoreMaps
 
 def keypoint_heatmaps(keypoints: np.ndarray, n: int, sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian targets for one person's crop keypoints ``(17, 3)`` (crop pixels, COCO visibility).
@@ -61,22 +63,18 @@ def keypoint_heatmaps(keypoints: np.ndarray, n: int, sigma: float = 1.0) -> tupl
     return heat, labelled.astype(np.float32)
 
 
-def make_sample(image: np.ndarray, persons: Persons, index: int, target_mask: np.ndarray, crowd: np.ndarray | None,
-                window: CropWindow, config, prior_channels: PriorChannels | None = None, has_keypoints: bool = True,
-                heatmap_sigma: float = 1.0) -> dict:
-    """The training sample of person ``index`` in ``window`` (see the module doc for every field).
+def crop_planes(image: np.ndarray, target_mask: np.ndarray, crowd: np.ndarray | None, window: CropWindow, n: int,
+                score_map: np.ndarray | None = None) -> CropPlanes:
+    """One person's ``n x n`` crop planes (RGB, target mask, valid pixels, optional score) in ``window``.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
-        persons: the image's non-crowd persons (keypoints in image pixels).
-        target_mask: ``(H, W)`` bool mask of person ``index``.
-        crowd: ``(H, W)`` bool crowd regions (ignored), or None.
-        config: a :class:`pose2instance.learned.models.ModelConfig` (crop size, variant, priors).
-        prior_channels: the ``pose`` variant's channels (``PriorChannels`` of the config; built
-            here when None).
-        has_keypoints: False for persons of a file without keypoint annotations (keypoint loss off).
+        target_mask: ``(H, W)`` bool mask of the person.
+        crowd: ``(H, W)`` bool crowd regions (invalid), or None.
+        window: the crop window.
+        n: crop side.
+        score_map: ``(H, W)`` float pretrained person score, or None.
     """
-    n = config.crop_size
     # Resample only the part of the image the window covers (plus a 2-pixel border for bilinear reads).
     bounds = window.pixel_bounds(image.shape[:2], border=2)
     if bounds is None:  # the window misses the image: sample a 1-pixel dummy, all invalid
@@ -85,23 +83,47 @@ def make_sample(image: np.ndarray, persons: Persons, index: int, target_mask: np
     else:
         x0, y0, x1, y1 = bounds
         inside_image = torch.ones(1, y1 - y0, x1 - x0)
-    planes = [image_tensor(image[y0:y1, x0:x1]), torch.from_numpy(np.asarray(target_mask[y0:y1, x0:x1], np.float32))[None],
-              inside_image]
-    if crowd is not None:
-        planes.append(torch.from_numpy(np.asarray(crowd[y0:y1, x0:x1], np.float32))[None])
+
+    def plane(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(values[y0:y1, x0:x1], np.float32))[None]
+    planes = [image_tensor(image[y0:y1, x0:x1]), plane(target_mask), inside_image]
+    for extra in (crowd, score_map):
+        if extra is not None:
+            planes.append(plane(extra))
     local = CropWindow(window.cx - x0, window.cy - y0, window.side, window.flip)
     crop = sample_crops(torch.cat(planes, 0), [local], n)[0]
-    rgb, mask, inside = crop[:3], crop[3:4], crop[4:5]
-    valid = inside > 0.5
+    valid = crop[4:5] > 0.5
     if crowd is not None:
         valid &= crop[5:6] < 0.5
-    out = {"mask": (mask > 0.5).float(), "valid": valid.float()}
+    score = crop[-1:] if score_map is not None else None
+    return CropPlanes(crop[:3], (crop[3:4] > 0.5).float(), valid.float(), score)
+
+
+def assemble_sample(planes: CropPlanes, persons: Persons, index: int, window: CropWindow, config,
+                    prior_channels: PriorChannels | None = None, has_keypoints: bool = True,
+                    heatmap_sigma: float = 1.0) -> dict:
+    """The network input and targets of person ``index`` from its crop planes (see the module doc).
+
+    Args:
+        planes: the person's crop (after any augmentation).
+        persons: the people of the image (keypoints in image pixels; pasted people included).
+        index: the target person.
+        window: the crop window.
+        config: a :class:`pose2instance.learned.models.ModelConfig` (crop size, variant, priors, score input).
+        prior_channels: the ``pose`` variant's channels (``PriorChannels`` of the config; built here when None).
+        has_keypoints: False for persons of a file without keypoint annotations (keypoint loss off).
+    """
+    n = config.crop_size
+    inputs = [planes.rgb]
     if config.variant == "pose":
         channels = prior_channels or PriorChannels(config.priors, config.others, config.prior_clip)
-        prior = channels(persons, index, window, n, uint8_image(rgb) if channels.needs_image else None)
-        out["input"] = torch.cat([rgb, torch.from_numpy(prior)], 0)
-    else:
-        out["input"] = rgb
+        prior = channels(persons, index, window, n, uint8_image(planes.rgb) if channels.needs_image else None)
+        inputs.append(torch.from_numpy(prior))
+    if config.score_input:
+        if planes.score is None:
+            raise ValueError(f"the model takes the {config.score_input} score as input, but the sample has none")
+        inputs.append(planes.score)
+    out = {"input": torch.cat(inputs, 0), "mask": planes.mask, "valid": planes.valid}
     if config.has_keypoint_head:
         kp = keypoints_to_crop(persons.keypoints[index], window, n)
         heat, weight = keypoint_heatmaps(kp, n, heatmap_sigma)
@@ -110,17 +132,38 @@ def make_sample(image: np.ndarray, persons: Persons, index: int, target_mask: np
     return out
 
 
-def split_image_ids(image_ids: Sequence[int], val_fraction: float = 0.4, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Deterministic train/val split by image id: ``(train_ids, val_ids)``, both sorted.
+def make_sample(image: np.ndarray, persons: Persons, index: int, target_mask: np.ndarray, crowd: np.ndarray | None,
+                window: CropWindow, config, prior_channels: PriorChannels | None = None, has_keypoints: bool = True,
+                heatmap_sigma: float = 1.0, score_map: np.ndarray | None = None) -> dict:
+    """The un-augmented sample of person ``index`` in ``window``: :func:`crop_planes` then :func:`assemble_sample`."""
+    planes = crop_planes(image, target_mask, crowd, window, config.crop_size, score_map)
+    return assemble_sample(planes, persons, index, window, config, prior_channels, has_keypoints, heatmap_sigma)
 
-    An image goes to val when ``crc32(f"{seed}:{image_id}") / 2**32 < val_fraction``: the
-    assignment of an image never depends on which other images are in the list.
+
+@dataclass
+class Augmentation:
+    """Training augmentation strengths (all off: the plain box window of validation).
+
+    Attributes:
+        scale_jitter: window side ``*= exp(U(-a, a))``, ``a = log(1 + scale_jitter)``.
+        shift_jitter: window centre moved by ``U(-s, s) * side`` in x and y.
+        flip_prob: probability of a horizontal flip (keypoints mirrored, left/right swapped).
+        copy_paste: probability of pasting people from other training images (1 or 2, each
+            in front of or behind the target with equal odds; see :mod:`.augment`).
+        colour: colour jitter strength (0: off).
+        truncate: probability of cutting one side of the crop off as an image border.
     """
-    if not 0.0 <= val_fraction <= 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
-    val = sorted(i for i in image_ids if zlib.crc32(f"{seed}:{int(i)}".encode()) / 2**32 < val_fraction)
-    vs = set(val)
-    return sorted(i for i in image_ids if i not in vs), val
+
+    scale_jitter: float = 0.25
+    shift_jitter: float = 0.08
+    flip_prob: float = 0.5
+    copy_paste: float = 0.0
+    colour: float = 0.0
+    truncate: float = 0.0
+
+    @staticmethod
+    def none() -> "Augmentation":
+        return Augmentation(0.0, 0.0, 0.0)
 
 
 class PersonCropDataset(torch.utils.data.Dataset):
@@ -129,35 +172,40 @@ class PersonCropDataset(torch.utils.data.Dataset):
     Args:
         sources: ``[(CocoPersons, image_ids or None)]``; None takes every image of the file.
         config: the :class:`~pose2instance.learned.models.ModelConfig` the samples are for.
-        augment: flip / scale / shift jitter (training) or the plain box window (validation).
+        augment: an :class:`Augmentation`, or True for its defaults, or False for none (validation).
         seed: seeds the per-sample random numbers (see the module doc).
         min_area: persons whose mask area (the annotation's ``area``) is smaller are skipped.
         require_keypoints: use only persons with at least one labelled keypoint.
-        scale_jitter, shift_jitter, flip_prob: augmentation strengths.
         heatmap_sigma: keypoint target sigma in stride-4 cells.
         cache_images: keep decoded images in memory (right for small sets; turn off for full COCO).
+        score_cache: folder of the cached score maps when ``config.score_input`` is set
+            (default :func:`~pose2instance.learned.score_maps.default_cache`).
 
     Raises:
         ValueError: no usable person in the given files (the message names them).
     """
 
-    def __init__(self, sources: Sequence[tuple[CocoPersons, Sequence[int] | None]], config, augment: bool = True,
-                 seed: int = 0, min_area: float = 400.0, require_keypoints: bool = False, scale_jitter: float = 0.25,
-                 shift_jitter: float = 0.08, flip_prob: float = 0.5, heatmap_sigma: float = 1.0,
-                 cache_images: bool = True):
+    def __init__(self, sources: Sequence[tuple[CocoPersons, Sequence[int] | None]], config,
+                 augment: Augmentation | bool = True, seed: int = 0, min_area: float = 400.0,
+                 require_keypoints: bool = False, heatmap_sigma: float = 1.0, cache_images: bool = True,
+                 score_cache: str | Path | None = None):
         self.sources = [ds for ds, _ in sources]
         self.config = config
-        self.augment = augment
+        self.augmentation = augment if isinstance(augment, Augmentation) else \
+            (Augmentation() if augment else Augmentation.none())
         self.seed = int(seed)
         self.epoch = 0
-        self.scale_jitter, self.shift_jitter, self.flip_prob = scale_jitter, shift_jitter, flip_prob
         self.heatmap_sigma = heatmap_sigma
         self.cache_images = cache_images
         self.prior_channels = PriorChannels(config.priors, config.others, config.prior_clip) \
             if config.variant == "pose" else None
+        self.score_maps = CachedScoreMaps(config.score_input, score_cache) if config.score_input else None
         self._cache: dict[tuple[int, int], tuple] = {}
-        self.items: list[tuple[int, int, int]] = []
-        skipped = 0
+        self.items = self._usable_persons(sources, min_area, require_keypoints)
+
+    def _usable_persons(self, sources, min_area: float, require_keypoints: bool) -> list[tuple[int, int, int]]:
+        """``(source, image id, index among the image's non-crowd persons)`` of every usable person."""
+        items, skipped = [], 0
         for s, (ds, ids) in enumerate(sources):
             for image_id in (ds.image_ids if ids is None else ids):
                 anns = [a for a in ds.annotations(image_id) if not a.get("iscrowd", 0)]
@@ -165,16 +213,16 @@ class PersonCropDataset(torch.utils.data.Dataset):
                     area = float(a.get("area", a["bbox"][2] * a["bbox"][3]))
                     kp = ds.keypoints_of(a)
                     labelled = kp is not None and (kp[:, 2] > 0).any()
-                    usable = area >= min_area and a.get("segmentation") and (labelled or not require_keypoints)
-                    if usable:
-                        self.items.append((s, int(image_id), j))
+                    if area >= min_area and a.get("segmentation") and (labelled or not require_keypoints):
+                        items.append((s, int(image_id), j))
                     else:
                         skipped += 1
-        if not self.items:
+        if not items:
             names = ", ".join(str(ds.path) for ds in self.sources)
             need = " and labelled keypoints" if require_keypoints else ""
             raise ValueError(f"no usable person in {names}: persons need a non-crowd mask of at least "
                              f"{min_area:g} pixels{need} ({skipped} person(s) skipped)")
+        return items
 
     def __len__(self) -> int:
         return len(self.items)
@@ -183,8 +231,9 @@ class PersonCropDataset(torch.utils.data.Dataset):
         """Select the augmentation random numbers of ``epoch`` (call before iterating)."""
         self.epoch = int(epoch)
 
-    def load(self, source: int, image_id: int) -> tuple[np.ndarray, Persons, list[dict], np.ndarray | None]:
-        """``(image, persons without masks, non-crowd annotations, crowd mask or None)`` of one image."""
+    def load(self, source: int, image_id: int) -> tuple[np.ndarray, Persons, list[dict], np.ndarray | None,
+                                                         np.ndarray | None]:
+        """``(image, persons without masks, non-crowd annotations, crowd mask or None, score map or None)``."""
         key = (source, image_id)
         if key in self._cache:
             return self._cache[key]
@@ -194,29 +243,90 @@ class PersonCropDataset(torch.utils.data.Dataset):
             persons = ds.persons(image_id, with_masks=False)
         anns = [a for a in ds.annotations(image_id) if not a.get("iscrowd", 0)]
         crowd = ds.crowd_mask(image_id) if any(a.get("iscrowd", 0) for a in ds.annotations(image_id)) else None
-        value = (ds.load_image(image_id), persons, anns, crowd)
+        image = ds.load_image(image_id)
+        score = self.score_maps(ds.path, image_id, image, persons) if self.score_maps else None
+        value = (image, persons, anns, crowd, score)
         if self.cache_images:
             self._cache[key] = value
         return value
 
-    def window(self, index: int, box: np.ndarray) -> CropWindow:
+    def rng(self, index: int) -> np.random.Generator:
+        """The random numbers of sample ``index`` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def window(self, index: int, box: np.ndarray, rng: np.random.Generator | None = None) -> CropWindow:
         """The crop window of sample ``index`` in the current epoch (jittered when augmenting)."""
-        if not self.augment:
+        aug = self.augmentation
+        if not (aug.scale_jitter or aug.shift_jitter or aug.flip_prob):
             return CropWindow.around(box, self.config.margin)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        a = np.log1p(self.scale_jitter)
+        rng = rng or self.rng(index)
+        a = np.log1p(aug.scale_jitter)
         scale = float(np.exp(rng.uniform(-a, a)))
-        shift = tuple(rng.uniform(-self.shift_jitter, self.shift_jitter, 2))
-        return CropWindow.around(box, self.config.margin, scale, shift, bool(rng.random() < self.flip_prob))
+        shift = tuple(rng.uniform(-aug.shift_jitter, aug.shift_jitter, 2))
+        return CropWindow.around(box, self.config.margin, scale, shift, bool(rng.random() < aug.flip_prob))
+
+    def donor(self, item: int, size: int) -> Donor:
+        """Person ``item`` as a copy-paste donor: its tight crop (margin 1.1, ``size`` pixels), keypoints and box."""
+        source, image_id, j = self.items[item]
+        image, persons, anns, _, score = self.load(source, image_id)
+        mask = segmentation_to_mask(anns[j]["segmentation"], *image.shape[:2])
+        window = CropWindow.around(persons.boxes[j], 1.1)
+        planes = crop_planes(image, mask, None, window, size, score)
+        crop = persons_in_crop(persons, [j], window, size)
+        return Donor(planes, crop.keypoints[0], crop.boxes[0])
+
+    def _paste(self, planes: CropPlanes, persons: Persons, index: int, window: CropWindow,
+               rng: np.random.Generator) -> tuple[CropPlanes, Persons]:
+        """Paste 1 or 2 people of other images into the crop; they join ``persons`` in image coordinates."""
+        n = self.config.crop_size
+        source, image_id, _ = self.items[index]
+        kps, boxes = [], []
+        for _ in range(int(rng.integers(1, 3))):
+            other = int(rng.integers(len(self.items)))
+            if self.items[other][:2] == (source, image_id):
+                continue
+            scale = float(rng.uniform(0.5, 1.0))
+            m = int(round(scale * n))
+            offset = (int(rng.integers(-m // 2, n - m // 2)), int(rng.integers(-m // 4, n - m // 2)))
+            planes, kp, box = paste_person(planes, self.donor(other, n), scale, offset, bool(rng.random() < 0.5))
+            kp[:, :2] = window.to_image(kp[:, :2], n)
+            corners = window.to_image(box.reshape(2, 2), n)
+            kps.append(kp)
+            boxes.append(np.r_[corners.min(0), corners.max(0)])
+        if not kps:
+            return planes, persons
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pasted keypoints far outside the image are dropped
+            return planes, persons.with_people(np.stack(boxes), np.stack(kps))
+
+    def _truncate(self, planes: CropPlanes, persons: Persons, person: int, window: CropWindow,
+                  rng: np.random.Generator) -> tuple[CropPlanes, Persons]:
+        """Cut a side of the crop off as an image border; the keypoints of ``person`` there are dropped."""
+        planes, (u0, v0, u1, v1) = truncate_border(planes, rng)
+        uv = window.to_crop(persons.keypoints[person, :, :2], self.config.crop_size)
+        cut = (uv[:, 0] >= u0 - 0.5) & (uv[:, 0] < u1 - 0.5) & (uv[:, 1] >= v0 - 0.5) & (uv[:, 1] < v1 - 0.5)
+        if cut.any():
+            kp = persons.keypoints.copy()
+            kp[person, cut] = 0.0
+            persons = replace(persons, keypoints=kp)
+        return planes, persons
 
     def __getitem__(self, index: int) -> dict:
         source, image_id, j = self.items[index]
-        image, persons, anns, crowd = self.load(source, image_id)
-        h, w = image.shape[:2]
-        target = segmentation_to_mask(anns[j]["segmentation"], h, w)
+        image, persons, anns, crowd, score = self.load(source, image_id)
+        target = segmentation_to_mask(anns[j]["segmentation"], *image.shape[:2])
         has_kp = self.sources[source].keypoints_of(anns[j]) is not None
-        sample = make_sample(image, persons, j, target, crowd, self.window(index, persons.boxes[j]), self.config,
-                             self.prior_channels, has_kp, self.heatmap_sigma)
+        aug, rng = self.augmentation, self.rng(index)
+        window = self.window(index, persons.boxes[j], rng)
+        planes = crop_planes(image, target, crowd, window, self.config.crop_size, score)
+        if aug.copy_paste and rng.random() < aug.copy_paste:
+            planes, persons = self._paste(planes, persons, index, window, rng)
+        if aug.truncate and rng.random() < aug.truncate:
+            planes, persons = self._truncate(planes, persons, j, window, rng)
+        if aug.colour:
+            planes = replace(planes, rgb=colour_jitter(planes.rgb, rng, aug.colour))
+        sample = assemble_sample(planes, persons, j, window, self.config, self.prior_channels, has_kp,
+                                 self.heatmap_sigma)
         sample["index"] = torch.tensor(index)
         return sample
 

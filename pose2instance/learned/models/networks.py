@@ -15,8 +15,8 @@ Variants (:data:`VARIANTS`):
 * ``pose`` - pose-conditioned: RGB crop plus prior channels of the training-free
   core (:mod:`pose2instance.priors`) computed on the crop from the given keypoints.
 
-Inputs: ``(B, 3 + P, n, n)`` float32, RGB in ``[0, 1]`` then ``P`` prior channels
-(``P = 0`` except for ``pose``). Outputs (dict): ``"mask"`` ``(B, 1, n, n)`` logits
+Inputs: ``(B, 3 + P (+ 1), n, n)`` float32, RGB in ``[0, 1]`` then ``P`` prior channels
+(``P = 0`` except for ``pose``), then, with ``score_input``, a pretrained person score in ``[0, 1]``. Outputs (dict): ``"mask"`` ``(B, 1, n, n)`` logits
 at crop resolution; ``"heatmaps"`` ``(B, 17, n/4, n/4)`` logits for multitask/cascade.
 
 Checkpoints are ``model.safetensors`` + ``config.json`` (the :class:`ModelConfig`),
@@ -62,6 +62,9 @@ class ModelConfig:
             never read when a checkpoint is loaded.
         norm: ResNet normalisation, ``"frozen_bn"`` (with ImageNet weights) or ``"group"``;
             resolved when the network is built and stored so a checkpoint rebuilds the same layers.
+        score_input: a pretrained person score given as one more input channel, after the
+            priors (:data:`pose2instance.learned.score_maps.SCORE_INPUTS`: ``"blazepose"``), or None.
+            The network then learns to correct that segmenter with the pose.
     """
 
     variant: str = "seg"
@@ -74,6 +77,7 @@ class ModelConfig:
     prior_clip: float = 2.0
     pretrained: str | None = None
     norm: str | None = None
+    score_input: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -84,6 +88,10 @@ class ModelConfig:
         if self.margin < 1.0:
             raise ValueError(f"margin must be >= 1 (crop side over box side), got {self.margin}")
         self.priors = tuple(self.priors)
+        if self.score_input is not None:
+            from ..score_maps import SCORE_INPUTS
+            if self.score_input not in SCORE_INPUTS:
+                raise ValueError(f"unknown score_input {self.score_input!r}; choose from {', '.join(SCORE_INPUTS)}")
 
     @property
     def prior_channels(self) -> int:
@@ -92,6 +100,11 @@ class ModelConfig:
             return 0
         from ...priors import make_prior
         return sum(make_prior(p).channels for p in self.priors) + int(self.others)
+
+    @property
+    def in_channels(self) -> int:
+        """``3 + P (+ 1 with a score input)``: RGB, prior channels, pretrained score."""
+        return 3 + self.prior_channels + int(self.score_input is not None)
 
     @property
     def has_keypoint_head(self) -> bool:
@@ -122,8 +135,8 @@ class PersonNet(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        in_channels = 3 + config.prior_channels
-        self.backbone = build_backbone(config.backbone, in_channels, config.width, config.pretrained, config.norm)
+        self.backbone = build_backbone(config.backbone, config.in_channels, config.width, config.pretrained,
+                                       config.norm)
         config.norm = getattr(self.backbone, "norm_kind", None)
         low, out = self.backbone.low_channels, self.backbone.out_channels
         self.mask_head = DecoderHead(low, out, 1)
@@ -136,7 +149,7 @@ class PersonNet(nn.Module):
 
     @property
     def in_channels(self) -> int:
-        return 3 + self.config.prior_channels
+        return self.config.in_channels
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(B, 3 + P, n, n)`` -> ``{"mask": (B, 1, n, n), ["heatmaps": (B, 17, n/4, n/4)]}`` logits."""
@@ -157,7 +170,7 @@ class PersonNet(nn.Module):
 
 def build_model(variant: str = "seg", backbone: str = "tiny", crop_size: int = 128, margin: float = 1.25,
                 priors: tuple[str, ...] | list[str] = ("euclidean", "euclidean-limbs"), others: bool = True,
-                width: int = 32, pretrained: str | None = None) -> PersonNet:
+                width: int = 32, pretrained: str | None = None, score_input: str | None = None) -> PersonNet:
     """A :class:`PersonNet` (randomly initialised unless ``pretrained`` ImageNet weights are given for a ResNet).
 
     Args:
@@ -169,9 +182,10 @@ def build_model(variant: str = "seg", backbone: str = "tiny", crop_size: int = 1
         others: ``pose`` only: add the distance-to-other-people channel.
         width: tiny backbone width.
         pretrained: ResNet ImageNet weights: a local path, ``"auto"`` (torch hub cache if present) or None.
+        score_input: a pretrained person score as one more input channel (``"blazepose"``) or None.
     """
     return PersonNet(ModelConfig(variant, backbone, width, crop_size, margin, tuple(priors), others,
-                                 pretrained=pretrained))
+                                 pretrained=pretrained, score_input=score_input))
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:

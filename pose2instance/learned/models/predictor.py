@@ -19,6 +19,7 @@ from ...crops import CropWindow
 from ...structures import Persons
 from ..inputs import PriorChannels
 from ..sampling import image_tensor, paste_crops, sample_crops, uint8_image
+from ..score_maps import make_score_input
 from .networks import PersonNet, load_model
 
 #: Logit written outside a person's crop window (probability about 2e-9).
@@ -62,22 +63,31 @@ class Predictor:
         self.batch_size = batch_size
         self.prior_channels = PriorChannels(self.config.priors, self.config.others, self.config.prior_clip) \
             if self.config.variant == "pose" else None
+        self.score_input = make_score_input(self.config.score_input) if self.config.score_input else None
 
     def windows(self, persons: Persons) -> list[CropWindow]:
         """The crop window of every person (no jitter)."""
         return [CropWindow.around(b, self.config.margin) for b in persons.boxes]
 
     def inputs(self, image: np.ndarray, persons: Persons) -> tuple[torch.Tensor, list[CropWindow]]:
-        """``(N, 3 + P, n, n)`` float32 network inputs on the predictor's device, and their windows."""
+        """``(N, 3 + P (+ 1), n, n)`` float32 network inputs on the predictor's device, and their windows."""
         n = self.config.crop_size
         windows = self.windows(persons)
-        rgb = sample_crops(image_tensor(image).to(self.device), windows, n)
-        if self.config.variant != "pose":
-            return rgb, windows
-        channels = self.prior_channels
-        priors = [channels(persons, i, win, n, uint8_image(rgb[i]) if channels.needs_image else None)
-                  for i, win in enumerate(windows)]
-        return torch.cat([rgb, torch.from_numpy(np.stack(priors)).to(self.device)], 1), windows
+        planes = image_tensor(image)
+        if self.config.score_input:
+            # 8-bit like the training cache (pose2instance.learned.score_maps)
+            score = np.round(np.clip(self.score_input(image, persons), 0, 1) * 255) / 255
+            planes = torch.cat([planes, torch.from_numpy(score.astype(np.float32))[None]], 0)
+        crops = sample_crops(planes.to(self.device), windows, n)
+        inputs = [crops[:, :3]]
+        if self.prior_channels is not None:
+            channels = self.prior_channels
+            priors = [channels(persons, i, win, n, uint8_image(crops[i, :3]) if channels.needs_image else None)
+                      for i, win in enumerate(windows)]
+            inputs.append(torch.from_numpy(np.stack(priors)).to(self.device))
+        if self.config.score_input:
+            inputs.append(crops[:, 3:])
+        return torch.cat(inputs, 1), windows
 
     @torch.no_grad()
     def crop_logits(self, image: np.ndarray, persons: Persons) -> tuple[torch.Tensor, list[CropWindow]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..dataset import Augmentation
 from ..models.networks import VARIANTS, ModelConfig
+from ..score_maps import SCORE_INPUTS
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -16,14 +18,22 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     d.add_argument("--images", type=Path, nargs="+", help="image folders, one per annotation file "
                    "(default: images/ beside annotations/)")
     d.add_argument("--val-annotations", type=Path, help="a separate validation file (e.g. COCO val2017)")
-    d.add_argument("--val-fraction", type=float, default=0.0,
-                   help="hold out this fraction of the first annotation file's images (by image id) for validation")
+    d.add_argument("--val-fraction", type=float, nargs="+", default=[0.0], metavar="F",
+                   help="hold out this fraction of each annotation file's images (by image id; one value per "
+                        "file, missing ones are 0) for validation; they are never trained on")
     d.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split by image id")
     d.add_argument("--min-area", type=float, default=400.0, help="skip persons whose mask is smaller (pixels)")
     d.add_argument("--require-keypoints", action="store_true", help="train only on persons with labelled keypoints")
-    d.add_argument("--no-augment", action="store_true", help="no flip / scale / shift jitter")
+    d.add_argument("--no-augment", action="store_true", help="no augmentation at all")
     d.add_argument("--scale-jitter", type=float, default=0.25)
     d.add_argument("--shift-jitter", type=float, default=0.08)
+    d.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
+                   help="probability of pasting 1-2 masked people of other images in front of / behind the target")
+    d.add_argument("--colour-jitter", type=float, default=0.0, help="brightness / contrast / saturation strength")
+    d.add_argument("--truncate", type=float, default=0.0, metavar="P",
+                   help="probability of cutting a side of the crop off as an image border")
+    d.add_argument("--score-cache", type=Path, help="folder of cached score maps for --score-input "
+                   "(default $POSE2INSTANCE_CACHE or ~/.cache/pose2instance)")
     d.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory (full COCO)")
     d.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per training process")
 
@@ -38,6 +48,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     m.add_argument("--priors", nargs="+", default=["euclidean", "euclidean-limbs"],
                    help="prior channels of the pose variant (pose2instance.priors names)")
     m.add_argument("--no-others", action="store_true", help="pose variant: no distance-to-other-people channel")
+    m.add_argument("--score-input", choices=tuple(SCORE_INPUTS), help="give the network a pretrained person "
+                   "score as one more input channel (blazepose: needs the mediapipe extra)")
 
     o = p.add_argument_group("optimisation")
     o.add_argument("--steps", type=int, default=600, help="optimizer steps (the training budget)")
@@ -71,5 +83,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def model_config_from_args(args) -> ModelConfig:
+    """The :class:`ModelConfig` the model options describe."""
     return ModelConfig(args.variant, args.backbone, args.width, args.crop_size, args.margin, tuple(args.priors),
-                       not args.no_others, pretrained=args.pretrained)
+                       not args.no_others, pretrained=args.pretrained, score_input=args.score_input)
+
+
+def augmentation_from_args(args) -> Augmentation:
+    """The training :class:`~pose2instance.learned.dataset.Augmentation` the data options describe."""
+    if args.no_augment:
+        return Augmentation.none()
+    return Augmentation(args.scale_jitter, args.shift_jitter, 0.5, args.copy_paste, args.colour_jitter, args.truncate)

@@ -52,10 +52,11 @@ import torch
 from tqdm import tqdm
 
 from ...io import atomic_write_text, json_safe
-from ..dataset import PersonCropDataset, coco_sources, split_image_ids
+from ...evaluation.splits import split_image_ids
+from ..dataset import PersonCropDataset, coco_sources
 from ..models.networks import PersonNet, save_model
 from ..models.weights import CheckpointError
-from .args import add_train_arguments, model_config_from_args
+from .args import add_train_arguments, augmentation_from_args, model_config_from_args
 from .checkpoint import check_same_run, latest_checkpoint, load_checkpoint, run_arguments, save_checkpoint
 from .distributed import Dist
 from .logs import METRIC_FIELDS, VAL_FIELDS, CsvLog, crop_validation, fmt, truncate_csv
@@ -87,8 +88,8 @@ class Run:
     amp_dtype: torch.dtype | None
     train_set: PersonCropDataset
     val_set: PersonCropDataset | None
-    val_source: object
-    val_ids: list[int]
+    val_sources: list
+    val_ids: list[list[int]]
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -102,7 +103,7 @@ def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
         torch.use_deterministic_algorithms(True, warn_only=env.device.type == "cuda")
     if args.steps < 1 or args.batch_size < 1:
         raise ValueError("--steps and --batch-size must be positive")
-    if args.val_fraction > 0 and args.val_annotations:
+    if any(f > 0 for f in args.val_fraction) and args.val_annotations:
         raise ValueError("--val-fraction and --val-annotations exclude each other: the held-out part of the "
                          "first file would be neither trained on nor evaluated")
     if args.warmup_steps >= args.steps and env.main:
@@ -130,32 +131,39 @@ def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
     return out, resume_from, run_args
 
 
-def _datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset | None, object, list[int]]:
-    """``(train set, val set or None, val source, val image ids)`` from the data options."""
+def _datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset | None, list, list]:
+    """``(train set, val set or None, val sources, val image ids per val source)`` from the data options.
+
+    ``--val-fraction`` holds out that fraction of each file's images by image id
+    (:func:`~pose2instance.evaluation.splits.split_image_ids`); ``--val-annotations`` is a separate file.
+    """
     sources = coco_sources(args.annotations, args.images)
-    first_train, val_ids = sources[0].image_ids, []
-    if args.val_fraction > 0:
-        first_train, val_ids = split_image_ids(sources[0].image_ids, args.val_fraction, args.split_seed)
-    train_set = PersonCropDataset([(sources[0], first_train)] + [(s, None) for s in sources[1:]], config,
-                                  augment=not args.no_augment, seed=args.seed, min_area=args.min_area,
-                                  require_keypoints=args.require_keypoints, scale_jitter=args.scale_jitter,
-                                  shift_jitter=args.shift_jitter, cache_images=not args.no_cache)
-    val_source, val_set = None, None
+    fractions = list(args.val_fraction) + [0.0] * (len(sources) - len(args.val_fraction))
+    if len(fractions) > len(sources):
+        raise ValueError(f"--val-fraction has {len(args.val_fraction)} values for {len(sources)} annotation file(s)")
+    splits = [split_image_ids(s.image_ids, f, args.split_seed) for s, f in zip(sources, fractions)]
+    train_set = PersonCropDataset([(s, train) for s, (train, _) in zip(sources, splits)], config,
+                                  augment=augmentation_from_args(args), seed=args.seed, min_area=args.min_area,
+                                  require_keypoints=args.require_keypoints, cache_images=not args.no_cache,
+                                  score_cache=args.score_cache)
     if args.val_annotations:
-        val_source = coco_sources([args.val_annotations])[0]
-        val_ids = val_source.image_ids
-    elif val_ids:
-        val_source = sources[0]
-    if val_source is not None and val_ids:
-        val_set = PersonCropDataset([(val_source, val_ids)], config, augment=False, min_area=args.min_area,
-                                    require_keypoints=args.require_keypoints, cache_images=not args.no_cache)
-    return train_set, val_set, val_source, val_ids
+        val_sources = coco_sources([args.val_annotations])
+        val_ids = [val_sources[0].image_ids]
+    else:
+        val_sources = [s for s, (_, held) in zip(sources, splits) if held]
+        val_ids = [held for _, held in splits if held]
+    val_set = None
+    if val_sources:
+        val_set = PersonCropDataset(list(zip(val_sources, val_ids)), config, augment=False, min_area=args.min_area,
+                                    require_keypoints=args.require_keypoints, cache_images=not args.no_cache,
+                                    score_cache=args.score_cache)
+    return train_set, val_set, val_sources, val_ids
 
 
 def _build_run(args, env: Dist, out: Path, resume_from: Path | None) -> Run:
     """Data, model, optimiser, schedule and precision; restored from ``resume_from`` when given."""
     config = model_config_from_args(args)
-    train_set, val_set, val_source, val_ids = _datasets(args, config)
+    train_set, val_set, val_sources, val_ids = _datasets(args, config)
     torch.manual_seed(args.seed)  # same seed on every rank: identical initial weights
     np.random.seed(args.seed)
     model = PersonNet(config).to(env.device)
@@ -171,7 +179,7 @@ def _build_run(args, env: Dist, out: Path, resume_from: Path | None) -> Run:
         amp_dtype = torch.bfloat16 if bf16 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     run = Run(args, env, out, model, model, params, optimizer, scheduler, scaler, amp_dtype, train_set, val_set,
-              val_source, val_ids)
+              val_sources, val_ids)
     if resume_from is not None:
         scalars = load_checkpoint(resume_from, model, optimizer, scheduler, scaler, config)
         run.step, run.epoch, run.batch_in_epoch = scalars["step"], scalars["epoch"], scalars["batch_in_epoch"]
@@ -320,17 +328,24 @@ def _finish(run: Run, logs: Logs) -> None:
         print(f"crop validation at step {run.step}: loss {v['val_loss']:.4f}, crop IoU {v['val_crop_iou']:.3f}",
               file=sys.stderr)
         if not args.no_final_eval:
-            from ...evaluation import evaluate_dataset
-            from ..scores import LearnedMasks
-            report = evaluate_dataset(run.val_source, [LearnedMasks(run.model, env.device)], image_ids=run.val_ids,
-                                      progress=False)
-            metrics = report["methods"]["learned"]
-            atomic_write_text(out / "val_metrics.json", json.dumps(json_safe(
-                {"images": len(run.val_ids), "annotations": str(run.val_source.path), "protocol":
-                 "ground-truth boxes and keypoints, persons with keypoints", **metrics}), indent=1) + "\n")
-            print("full-image validation: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
-                                                        if isinstance(v, float)), file=sys.stderr)
+            _final_evaluation(run)
     print(f"wrote {out / 'model.safetensors'} and {out / 'config.json'}", file=sys.stderr)
+
+
+def _final_evaluation(run: Run) -> None:
+    """Full-image evaluation of the trained network on every held-out part -> ``val_metrics.json``."""
+    from ...evaluation import evaluate_dataset
+    from ..scores import LearnedMasks
+    method = LearnedMasks(run.model, run.env.device)
+    parts = {}
+    for source, ids in zip(run.val_sources, run.val_ids):
+        metrics = evaluate_dataset(source, [method], image_ids=ids, progress=False)["methods"]["learned"]
+        parts[source.path.name] = {"images": len(ids), **metrics}
+        print(f"full-image validation, {source.path.name} ({len(ids)} images): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)), file=sys.stderr)
+    atomic_write_text(run.out / "val_metrics.json", json.dumps(json_safe(
+        {"protocol": "ground-truth boxes and keypoints, persons with keypoints, held-out images", "parts": parts}),
+        indent=1) + "\n")
 
 
 def _train(args, env: Dist) -> int:
