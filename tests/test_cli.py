@@ -219,3 +219,21 @@ def test_a_results_file_for_another_image_is_refused(tmp_path, capsys, coco_dev)
     assert main(["segment", str(IMAGE), "--keypoints", str(COCO_DEV), "--score", "oracle",
                  "--out", str(tmp_path / "file")]) == 2
     assert "File exists" in capsys.readouterr().err
+
+
+def test_evaluate_the_learned_method_on_held_out_images(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from pose2instance.evaluation import split_image_ids
+    from pose2instance.io import CocoPersons
+    held = split_image_ids(CocoPersons(COCO_DEV).image_ids, 0.4, 0)[1]
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--methods", "oracle-box", "geodesic", "learned",
+                 "--score", "oracle", "--held-out", "0.4", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == len(held) and set(metrics["methods"]) == {"oracle-box", "geodesic", "learned"}
+    results = json.loads((out / "results_learned.json").read_text())
+    assert {r["image_id"] for r in results} == set(held)
+    assert "| learned |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--annotations", str(COCO_DEV), "--limit", "0"])
+    assert "must be a positive integer" in capsys.readouterr().err

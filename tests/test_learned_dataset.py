@@ -132,3 +132,38 @@ def test_dataset_samples_are_reproducible_per_epoch(coco_dev):
 def test_dataset_without_usable_person_is_a_clear_error(coco_dev):
     with pytest.raises(ValueError, match="no usable person in .*person_keypoints_dev.json"):
         PersonCropDataset([(coco_dev, coco_dev.image_ids[:3])], ModelConfig("seg", crop_size=32), min_area=1e9)
+
+
+def test_copy_paste_truncation_and_colour_are_reproducible_and_add_people(coco_dev):
+    from pose2instance.learned.dataset import Augmentation
+    cfg = ModelConfig("pose", crop_size=48)
+    sources = [(coco_dev, coco_dev.image_ids)]
+    plain = PersonCropDataset(sources, cfg, seed=3)
+    heavy = PersonCropDataset(sources, cfg, seed=3, augment=Augmentation(copy_paste=1.0, colour=0.3, truncate=1.0))
+    samples, pasted_nearer = range(0, len(plain), 3), 0
+    for i in samples:
+        a, b = plain[i], heavy[i]
+        assert torch.equal(heavy[i]["input"], b["input"]) and torch.equal(heavy[i]["mask"], b["mask"])
+        assert b["valid"].sum() < a["valid"].sum()  # a truncated side is ignored
+        # the same window (its random numbers come first): pasting can only hide target pixels
+        assert (b["mask"] <= a["mask"]).all()
+        pasted_nearer += bool(b["input"][-1].mean() < a["input"][-1].mean() - 0.02)  # the "other people" channel
+    assert pasted_nearer > len(samples) / 2
+
+
+def test_score_input_channel(coco_dev, tmp_path):
+    from conftest import skip_without_mediapipe
+    skip_without_mediapipe()
+    cfg = ModelConfig("pose", crop_size=48, score_input="blazepose")
+    assert cfg.in_channels == 3 + cfg.prior_channels + 1
+    ds = PersonCropDataset([(coco_dev, [790])], cfg, augment=False, score_cache=tmp_path)
+    s = ds[0]
+    assert s["input"].shape == (cfg.in_channels, 48, 48)
+    score = s["input"][-1]
+    assert 0 <= score.min() and score.max() <= 1 and (score[s["mask"][0] > 0] > 0.5).float().mean() > 0.6
+    cached = list(tmp_path.rglob("*.png"))
+    assert [p.name for p in cached] == ["790.png"]
+    again = PersonCropDataset([(coco_dev, [790])], cfg, augment=False, score_cache=tmp_path)[0]
+    assert torch.equal(again["input"], s["input"])  # read back from the cache
+    with pytest.raises(ValueError, match="unknown score_input 'nope'"):
+        ModelConfig("pose", score_input="nope")

@@ -7,6 +7,7 @@ the real COCO dev persons of the test fixture (tests/data).
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import signal
 import subprocess
@@ -159,3 +160,32 @@ def test_ctrl_c_stops_cleanly_and_names_the_checkpoint(tmp_path):
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted; the last checkpoint is" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_val_fraction_per_file_holds_images_out_of_training(tmp_path):
+    import argparse
+
+    from conftest import FIXTURE
+    from pose2instance.evaluation import split_image_ids
+    from pose2instance.learned.train.args import add_train_arguments, model_config_from_args
+    from pose2instance.learned.train.engine import _datasets
+    single = FIXTURE / "coco_persons" / "annotations" / "person_keypoints_single.json"
+    argv = ["--annotations", str(COCO_DEV), str(single), "--val-fraction", "0.4", "0.5", "--min-area", "3000",
+            "--variant", "pose", "--crop-size", "48", "--width", "8", "--batch-size", "2", "--steps", "2",
+            "--copy-paste", "0.5", "--truncate", "0.5", "--colour-jitter", "0.2", "--threads", "1",
+            "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]
+    args = add_train_arguments(argparse.ArgumentParser()).parse_args(argv)
+    train_set, val_set, val_sources, val_ids = _datasets(args, model_config_from_args(args))
+    held = {(s.path.name, i) for s, ids in zip(val_sources, val_ids) for i in ids}
+    assert [s.path.name for s in val_sources] == ["person_keypoints_dev.json", "person_keypoints_single.json"]
+    assert val_ids[0] == split_image_ids(val_sources[0].image_ids, 0.4, 0)[1]
+    trained = {(train_set.sources[s].path.name, i) for s, i, _ in train_set.items}
+    assert trained and held and not trained & held
+    assert {(val_set.sources[s].path.name, i) for s, i, _ in val_set.items} <= held
+    assert train_main(argv) == 0
+    parts = json.loads((tmp_path / "run" / "val_metrics.json").read_text())["parts"]
+    assert set(parts) == {"person_keypoints_dev.json", "person_keypoints_single.json"}
+    assert parts["person_keypoints_dev.json"]["images"] == len(val_ids[0])
+    with pytest.raises(SystemExit):
+        add_train_arguments(argparse.ArgumentParser()).parse_args(argv + ["--score-input", "nope"])
+    assert train_main(argv[:3] + ["--val-fraction", "0.1", "0.1", "0.1"] + argv[6:] + ["--overwrite"]) == 2
