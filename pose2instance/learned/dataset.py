@@ -4,7 +4,12 @@ Crop geometry: :class:`pose2instance.crops.CropWindow` (shared by training, infe
 and the MediaPipe models); resampling: :mod:`pose2instance.learned.sampling` (pixels
 outside the image read as zero and are marked invalid).
 
-Targets of one person's crop (:func:`make_sample`):
+A sample is made in two steps: :func:`crop_planes` resamples the image, the target mask,
+the ignore mask and the pretrained score (if the model takes one) into the window;
+augmentation (:mod:`pose2instance.learned.augment`) works on these planes; then
+:func:`assemble_sample` adds the prior channels and the keypoint targets.
+
+Targets of one person's crop:
 
 * ``mask`` ``(1, n, n)`` float32 in {0, 1}: this person's ground-truth mask (other
   people are background);
@@ -14,15 +19,18 @@ Targets of one person's crop (:func:`make_sample`):
   ``heatmap_sigma`` cells) at stride 4 (cell ``(r, c)`` centred on crop pixel
   ``(4c + 1.5, 4r + 1.5)``), with ``kp_weight`` ``(17,)`` = 1 for labelled keypoints
   (v > 0), 0 otherwise (and for persons without keypoint annotations);
-* ``input`` ``(3 + P, n, n)`` float32: RGB in [0, 1], then the ``P`` prior channels of
-  the pose-conditioned variant (see :class:`pose2instance.learned.inputs.PriorChannels`).
+* ``input`` ``(3 + P (+ 1), n, n)`` float32: RGB in [0, 1], then the ``P`` prior channels of
+  the pose-conditioned variant (see :class:`pose2instance.learned.inputs.PriorChannels`),
+  then the pretrained person score when ``config.score_input`` is set.
 
-Augmentation (training): horizontal flip with probability 0.5 (keypoints are
-mirrored and left/right swapped with ``COCO_FLIP_INDEX``), window scale jitter
-``side *= exp(U(-a, a))``, ``a = log(1 + scale_jitter)``, and shift jitter of the
-centre by ``U(-s, s) * side`` in x and y. The random numbers of sample ``index`` in
-epoch ``e`` come from ``numpy.random.default_rng([seed, e, index])``: the same on any
-number of workers, processes or after a resume.
+Augmentation (training, :class:`Augmentation`): horizontal flip with probability 0.5
+(keypoints are mirrored and left/right swapped with ``COCO_FLIP_INDEX``), window scale
+jitter ``side *= exp(U(-a, a))``, ``a = log(1 + scale_jitter)``, shift jitter of the
+centre by ``U(-s, s) * side`` in x and y, then optionally copy-paste of other training
+people (whose skeletons join the image's people for the prior channels), border
+truncation and colour jitter. The random numbers of sample ``index`` in epoch ``e`` come
+from ``numpy.random.default_rng([seed, e, index])``, window first: the same on any number
+of workers, processes or after a resume.
 """
 
 from __future__ import annotations
