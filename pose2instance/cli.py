@@ -13,7 +13,9 @@ from . import __version__
 from .estimators import ESTIMATORS
 from .registry import FUSION_PRIORS, METHODS, score_help
 
-DEFAULT_SCORE = "blazepose"
+#: The default person score of segment and demo: the shipped network (pose + BlazePose's score as inputs),
+#: best on both held-out parts (README, "The comparison on our data"); it needs the torch and mediapipe extras.
+DEFAULT_SCORE = "learned"
 ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
 
 
@@ -70,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "name, or the only one)")
     seg.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior "
                      "(heatmap-gdt needs estimator heatmaps: BlazePose)")
-    seg.add_argument("--score", default=DEFAULT_SCORE, help=f"person score: {score_help()}")
+    seg.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}, or blazepose without the "
+                     f"torch extra): {score_help()}")
     seg.add_argument("--out", type=Path, default=Path("pose2instance_out"), help="output folder")
     _fusion_args(seg)
 
@@ -107,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Segments the shipped COCO photo 790 (CC BY 2.0) from its ground-truth "
                                       "keypoints, prints each person's IoU next to the oracle-box baseline and "
                                       "writes the overlay.")
-    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; without the mediapipe "
-                      "extra the shipped learned model, without torch either the oracle)")
+    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; without the torch extra "
+                      "blazepose, without the mediapipe extra either the oracle)")
     demo.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior")
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"), help="output folder")
     _fusion_args(demo)
@@ -116,15 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
+    """The scorer of ``spec``; without one the default, else BlazePose (else, for the demo, the oracle)."""
     from .registry import make_scorer
     if spec is not None:
         return make_scorer(spec)
     try:
         return make_scorer(DEFAULT_SCORE)
     except ImportError as e:
-        if not allow_oracle_fallback:
-            raise
-        for fallback, what in (("learned", "the shipped learned model"), ("oracle", "the ground-truth masks")):
+        fallbacks = [("blazepose", "BlazePose's person mask")]
+        if allow_oracle_fallback:
+            fallbacks.append(("oracle", "the ground-truth masks"))
+        for fallback, what in fallbacks:
             try:
                 scorer = make_scorer(fallback)
             except ImportError:

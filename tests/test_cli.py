@@ -130,7 +130,8 @@ def test_segment_without_keypoints_estimates_the_people(tmp_path, capsys, coco_d
     assert "--score oracle needs ground-truth masks" in capsys.readouterr().err
     assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--boxes", str(COCO_DEV),
                  "--prior", "heatmap-gdt", "--out", str(tmp_path)]) == 0
-    assert "blazepose: 4 people" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "blazepose: 4 people" in out and "person score: learned" in out  # the default score
     results = json.loads((tmp_path / "000000000790_results.json").read_text())
     masks = np.stack([rle_to_mask(r["segmentation"]) for r in results])
     assert len(results) == 4 and paired_iou(masks, gt.masks).mean() > 0.5
@@ -223,6 +224,8 @@ def test_a_results_file_for_another_image_is_refused(tmp_path, capsys, coco_dev)
 
 def test_evaluate_the_learned_method_on_held_out_images(tmp_path, capsys):
     pytest.importorskip("torch")
+    from conftest import skip_without_mediapipe
+    skip_without_mediapipe()  # the shipped network takes BlazePose's score as an input
     from pose2instance.evaluation import split_image_ids
     from pose2instance.io import CocoPersons
     held = split_image_ids(CocoPersons(COCO_DEV).image_ids, 0.4, 0)[1]

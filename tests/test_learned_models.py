@@ -155,7 +155,9 @@ def test_resnet_backbone_uses_local_imagenet_weights_only(tmp_path, monkeypatch)
 
 
 def test_shipped_weights_load_offline_and_segment_held_out_images(coco_dev):
-    assert default_model_path().is_file() and default_model_path().stat().st_size < 8e6
+    from conftest import skip_without_mediapipe
+    skip_without_mediapipe()  # the shipped network takes BlazePose's person score as an input channel
+    assert default_model_path().is_file() and default_model_path().stat().st_size < 20e6
     model = load_default_model("cpu")
     pred = Predictor(model, "cpu")
     ious = []
@@ -163,10 +165,12 @@ def test_shipped_weights_load_offline_and_segment_held_out_images(coco_dev):
         persons = coco_dev.persons(image_id)
         masks = pred.masks(coco_dev.load_image(image_id), persons)
         ious.extend(paired_iou(masks, persons.masks))
-    assert np.mean(ious) > 0.55, ious  # 0.645 measured; the filled-box baseline gives about 0.5
+    assert np.mean(ious) > 0.7, ious  # 0.813 measured (0.645 for the network shipped before); filled boxes ~0.5
 
 
 def test_learned_score_plugs_into_fusion(coco_dev):
+    from conftest import skip_without_mediapipe
+    skip_without_mediapipe()
     from pose2instance.pipeline import Pose2Instance
     from pose2instance.registry import make_scorer
     scorer = make_scorer("learned")
@@ -176,5 +180,5 @@ def test_learned_score_plugs_into_fusion(coco_dev):
     assert score.shape == persons.image_size and score.dtype == np.float32
     assert 0.0 <= score.min() and score.max() <= 1.0
     masks = Pose2Instance("euclidean")(persons, score, image).masks
-    assert np.mean(paired_iou(masks, persons.masks)) > 0.55  # 0.618 measured
+    assert np.mean(paired_iou(masks, persons.masks)) > 0.7  # 0.805 measured (0.618 for the network shipped before)
     assert scorer.masks(image, persons).shape == masks.shape
