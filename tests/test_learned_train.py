@@ -168,14 +168,14 @@ def test_val_fraction_per_file_holds_images_out_of_training(tmp_path):
     from conftest import FIXTURE
     from pose2instance.evaluation import split_image_ids
     from pose2instance.learned.train.args import add_train_arguments, model_config_from_args
-    from pose2instance.learned.train.engine import _datasets
+    from pose2instance.learned.train.engine import build_datasets
     single = FIXTURE / "coco_persons" / "annotations" / "person_keypoints_single.json"
     argv = ["--annotations", str(COCO_DEV), str(single), "--val-fraction", "0.4", "0.5", "--min-area", "3000",
             "--variant", "pose", "--crop-size", "48", "--width", "8", "--batch-size", "2", "--steps", "2",
             "--copy-paste", "0.5", "--truncate", "0.5", "--colour-jitter", "0.2", "--threads", "1",
             "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]
     args = add_train_arguments(argparse.ArgumentParser()).parse_args(argv)
-    train_set, val_set, val_sources, val_ids = _datasets(args, model_config_from_args(args))
+    train_set, val_set, val_sources, val_ids = build_datasets(args, model_config_from_args(args))
     held = {(s.path.name, i) for s, ids in zip(val_sources, val_ids) for i in ids}
     assert [s.path.name for s in val_sources] == ["person_keypoints_dev.json", "person_keypoints_single.json"]
     assert val_ids[0] == split_image_ids(val_sources[0].image_ids, 0.4, 0)[1]

@@ -131,7 +131,7 @@ def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
     return out, resume_from, run_args
 
 
-def _datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset | None, list, list]:
+def build_datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset | None, list, list]:
     """``(train set, val set or None, val sources, val image ids per val source)`` from the data options.
 
     ``--val-fraction`` holds out that fraction of each file's images by image id
@@ -163,7 +163,7 @@ def _datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset | None
 def _build_run(args, env: Dist, out: Path, resume_from: Path | None) -> Run:
     """Data, model, optimiser, schedule and precision; restored from ``resume_from`` when given."""
     config = model_config_from_args(args)
-    train_set, val_set, val_sources, val_ids = _datasets(args, config)
+    train_set, val_set, val_sources, val_ids = build_datasets(args, config)
     torch.manual_seed(args.seed)  # same seed on every rank: identical initial weights
     np.random.seed(args.seed)
     model = PersonNet(config).to(env.device)
