@@ -10,12 +10,14 @@ to the *other* people's skeletons (pasted people included; dark = near), and Bla
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_persons" / "annotations"
+DATA = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
+    / "coco_persons" / "annotations"
 
 
 def main() -> int:

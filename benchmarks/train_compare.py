@@ -30,7 +30,6 @@ Finished runs are reused (a run is trained only when its final checkpoint is mis
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -99,7 +98,7 @@ def main() -> None:
     import torch
     torch.set_num_threads(args.threads)
     from pose2instance.evaluation import markdown_table, split_image_ids
-    from pose2instance.io import CocoPersons
+    from pose2instance.io import CocoPersons, atomic_write_text, write_json
 
     runs, train_time = {}, {}
     for name in args.variants:
@@ -110,6 +109,8 @@ def main() -> None:
             train_time[name] = time.perf_counter() - t
         runs[name] = run
     best = "pose+blazepose" if "pose+blazepose" in runs else next(iter(runs), None)
+    if best is None:
+        p.error("no run: give --variants")
     parts, text = {}, ""
     for file, fraction in FILES.items():
         if not fraction:
@@ -124,11 +125,9 @@ def main() -> None:
     text += ("Paper (COCO 2014 person keypoints, 45k training images, VGG-16 DeepLab), AP^r@0.5 / AP^r@[.5:.95]: "
              + ", ".join(f"{k} {a:.2f} / {b:.2f}" for k, (a, b) in PAPER.items()) + "\n")
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "table.md").write_text(text)
-    (args.out / "results.json").write_text(json.dumps(
-        {"parts": parts, "best": best, "train_seconds": train_time, "steps": args.steps, "recipe": RECIPE},
-        indent=1, allow_nan=True))
+    atomic_write_text(args.out / "table.md", text)
+    write_json(args.out / "results.json", {"parts": parts, "best": best, "train_seconds": train_time,
+                                           "steps": args.steps, "recipe": RECIPE}, indent=1)
 
 
 if __name__ == "__main__":

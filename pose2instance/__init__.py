@@ -23,7 +23,7 @@ from .evaluation import coco_segm_ap, evaluate_dataset, paired_iou, summarize_io
 from .fusion import box_masks, fuse, oracle_box_masks
 from .io import CocoPersons, load_image, load_keypoint_results, load_people, mask_to_rle, masks_to_rles, rle_to_mask
 from .layouts import to_coco17
-from .registry import METHODS, make_method, predict_masks
+from .registry import METHODS, make_method, make_methods, predict_masks
 from .pipeline import MaskMethod, Pose2Instance
 from .priors import EuclideanPrior, GaussianHeatmapPrior, GeodesicPrior, make_prior
 from .registry import make_scorer
@@ -33,7 +33,7 @@ __all__ = [
     "Persons", "CocoPersons", "load_keypoint_results", "load_people", "to_coco17", "load_image", "mask_to_rle",
     "masks_to_rles", "rle_to_mask",
     "make_prior", "EuclideanPrior", "GeodesicPrior", "GaussianHeatmapPrior",
-    "Pose2Instance", "MaskMethod", "METHODS", "make_method", "fuse", "box_masks", "oracle_box_masks", "predict_masks",
+    "Pose2Instance", "MaskMethod", "METHODS", "make_method", "make_methods", "fuse", "box_masks", "oracle_box_masks", "predict_masks",
     "make_scorer", "evaluate_dataset", "coco_segm_ap", "paired_iou", "summarize_ious",
     "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "__version__",
 ]

@@ -1,4 +1,4 @@
-"""``pose2instance``: one command with subcommands (segment, evaluate, demo)."""
+"""``pose2instance``: one command with subcommands (segment, evaluate, train, demo)."""
 
 from __future__ import annotations
 

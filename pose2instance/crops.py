@@ -108,7 +108,8 @@ class CropWindow:
 
     def _check_pixel_aligned(self) -> int:
         side = int(round(self.side))
-        if self.flip or abs(side - self.side) > 1e-6 or abs(self.x0 - (self.cx - self.side / 2 + 0.5)) > 1e-6:
+        if self.flip or abs(side - self.side) > 1e-6 or abs(self.x0 - (self.cx - self.side / 2 + 0.5)) > 1e-6 \
+                or abs(self.y0 - (self.cy - self.side / 2 + 0.5)) > 1e-6:
             raise ValueError(f"{self} is not a pixel-aligned, unflipped window (use CropWindow.around_pixels)")
         return side
 

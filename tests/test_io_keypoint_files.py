@@ -60,7 +60,7 @@ def test_mediapipe_json_round_trip(tmp_path, demo):
 def test_bad_openpose_and_mediapipe_files(tmp_path):
     path = tmp_path / "op.json"
     path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1, 2, 0.5] * 20}]}))
-    with pytest.raises(CocoFormatError, match=r"people\[0\].pose_keypoints_2d: .keypoints. has \d+ values; expected 3 x 18 = 54"):
+    with pytest.raises(CocoFormatError, match=r"people\[0\]: 'pose_keypoints_2d' has \d+ values; expected 3 x 18 = 54"):
         load_openpose_json(path, (100, 100))
     path.write_text(json.dumps([[{"x": 0.5, "y": 0.5}] * 32]))
     with pytest.raises(CocoFormatError, match="person 0 must be a list of 33 landmarks, got 32"):

@@ -27,7 +27,7 @@ def donor(m: int = 16) -> Donor:
 
 def test_pasting_in_front_hides_the_target_and_moves_the_keypoints():
     target = planes(32, 0.0, (8, 8, 24, 24))
-    out, kp, box = paste_person(target, donor(), scale=0.25, offset=(8, 8), in_front=True)
+    out, kp, box = paste_person(target, donor(), size=8, offset=(8, 8), in_front=True)
     # the donor crop shrinks to 8 px at offset 8: its person square (4..12 of 16) lands on 10..14
     assert (out.rgb[:, 10:14, 10:14] == 1).all() and (out.mask[:, 10:14, 10:14] == 0).all()
     assert out.mask.sum() == target.mask.sum() - 16
@@ -39,7 +39,7 @@ def test_pasting_in_front_hides_the_target_and_moves_the_keypoints():
 
 def test_pasting_behind_shows_only_where_the_target_is_not():
     target = planes(32, 0.0, (8, 8, 24, 24))
-    out, _, _ = paste_person(target, donor(), scale=0.25, offset=(4, 4), in_front=False)  # donor person: 6..10
+    out, _, _ = paste_person(target, donor(), size=8, offset=(4, 4), in_front=False)  # donor person: 6..10
     assert torch.equal(out.mask, target.mask)
     assert (out.rgb[:, 6:8, 6:8] == 1).all()      # donor pixels outside the target show
     assert (out.rgb[:, 8:10, 8:10] == 0).all()    # donor pixels behind the target stay hidden
@@ -47,7 +47,7 @@ def test_pasting_behind_shows_only_where_the_target_is_not():
 
 def test_pasting_partly_outside_the_crop():
     target = planes(32, 0.0, (8, 8, 24, 24))
-    out, kp, _ = paste_person(target, donor(), scale=1.0, offset=(-20, 24), in_front=True)
+    out, kp, _ = paste_person(target, donor(), size=32, offset=(-20, 24), in_front=True)
     assert out.rgb.shape == target.rgb.shape
     assert kp[0, 0] < 0 and kp[0, 1] > 24
 

@@ -189,3 +189,19 @@ def test_val_fraction_per_file_holds_images_out_of_training(tmp_path):
     with pytest.raises(SystemExit):
         add_train_arguments(argparse.ArgumentParser()).parse_args(argv + ["--score-input", "nope"])
     assert train_main(argv[:3] + ["--val-fraction", "0.1", "0.1", "0.1"] + argv[6:] + ["--overwrite"]) == 2
+
+
+def test_an_image_held_out_of_one_file_is_not_trained_on_through_another(tmp_path):
+    import argparse
+
+    from pose2instance.learned.train.args import add_train_arguments, model_config_from_args
+    from pose2instance.learned.train.engine import build_datasets
+    argv = ["--annotations", str(COCO_DEV), str(COCO_DEV), "--val-fraction", "0.4", "0", "--min-area", "3000",
+            "--variant", "seg", "--crop-size", "48", "--out", str(tmp_path)]
+    args = add_train_arguments(argparse.ArgumentParser()).parse_args(argv)
+    with pytest.warns(UserWarning, match=r"person_keypoints_dev.json: \d+ image\(s\) are held out"):
+        train_set, _, _, val_ids = build_datasets(args, model_config_from_args(args))
+    assert val_ids[0] and not {i for _, i, _ in train_set.items} & set(val_ids[0])
+    args.val_annotations = COCO_DEV
+    with pytest.raises(ValueError, match="--val-fraction and --val-annotations exclude each other"):
+        build_datasets(args, model_config_from_args(args))

@@ -113,6 +113,9 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
         "keypoints": "ground truth" or where they came from, "per_instance_iou": {name: {annotation id: IoU}}}``.
     """
     built = list(methods)
+    names = [m.name for m in built]
+    if len(set(names)) < len(names):
+        raise ValueError(f"methods must have distinct names, got {names}")
     if scorer is None and any(m.needs_score for m in built):
         raise ValueError(f"methods {[m.name for m in built if m.needs_score]} need a person score")
     people = _People(estimator, keypoint_results, keypoints_name)

@@ -140,14 +140,24 @@ class CocoPersons:
         if with_masks:
             masks = np.zeros((len(anns), h, w), bool)
             for i, a in enumerate(anns):
-                try:
-                    masks[i] = segmentation_to_mask(a.get("segmentation", []), h, w)
-                except Exception as e:  # pycocotools raises bare exceptions on bad input
-                    raise FormatError(f"{self.path}: annotation id {a.get('id')} (image {image_id}): "
-                                          f"bad 'segmentation': {e}") from e
+                masks[i] = self.mask_of(a)
         ids = [int(a.get("id", i)) for i, a in enumerate(anns)]
         return Persons(boxes, keypoints, (h, w), "visibility", masks=masks, ids=ids,
                        source=f"{self.path.name} image {image_id}")
+
+    def mask_of(self, annotation: Mapping) -> np.ndarray:
+        """``(H, W)`` bool mask of an annotation of this file (empty without a ``segmentation``).
+
+        Raises:
+            FormatError: an unreadable ``segmentation`` (the message names the file and annotation id).
+        """
+        image_id = annotation["image_id"]
+        h, w = self.image_size(image_id)
+        try:
+            return segmentation_to_mask(annotation.get("segmentation", []), h, w)
+        except Exception as e:  # pycocotools raises bare exceptions on bad input
+            raise FormatError(f"{self.path}: annotation id {annotation.get('id')} (image {image_id}): "
+                              f"bad 'segmentation': {e}") from e
 
     def crowd_mask(self, image_id: int) -> np.ndarray:
         """``(H, W)`` bool union of the image's crowd regions (ignored in evaluation)."""
@@ -155,5 +165,5 @@ class CocoPersons:
         out = np.zeros((h, w), bool)
         for a in self._anns.get(image_id, []):
             if a.get("iscrowd", 0):
-                out |= segmentation_to_mask(a["segmentation"], h, w)
+                out |= self.mask_of(a)
         return out

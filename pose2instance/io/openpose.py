@@ -28,7 +28,10 @@ def read_openpose(data: Any, path: Path, image_size: tuple[int, int]) -> Persons
         raise FormatError(f"{path}: not an OpenPose output (no 'people' list)")
     rows = []
     for i, person in enumerate(data["people"]):
-        values = person.get("pose_keypoints_2d", []) if isinstance(person, Mapping) else None
-        rows.append(parse_keypoints(values, f"{path}: people[{i}].pose_keypoints_2d", ("openpose18", "body25")))
+        if not isinstance(person, Mapping):
+            raise FormatError(f"{path}: people[{i}] must be an object with 'pose_keypoints_2d', "
+                              f"got {type(person).__name__}")
+        rows.append(parse_keypoints(person.get("pose_keypoints_2d", []), f"{path}: people[{i}]",
+                                    ("openpose18", "body25"), field="pose_keypoints_2d"))
     kp = np.stack(rows) if rows else np.zeros((0, 17, 3), np.float32)
     return estimated_persons(kp, image_size, str(path))

@@ -19,22 +19,24 @@ from ..structures import NUM_KEYPOINTS, Persons, boxes_from_keypoints
 from .jsonio import FormatError, number_list
 
 
-def parse_keypoints(values: Any, what: str, layouts: tuple[str, ...] = tuple(LAYOUT_SIZES)) -> np.ndarray:
+def parse_keypoints(values: Any, what: str, layouts: tuple[str, ...] = tuple(LAYOUT_SIZES),
+                    field: str = "keypoints") -> np.ndarray:
     """A flat keypoint list ``[x, y, c] * K`` -> ``(17, 3)`` float32 COCO-17.
 
     Args:
         values: the list (``K`` points of one of ``layouts``).
         what: names the file and entry in errors.
         layouts: the layouts accepted (default every known one; COCO annotations accept ``("coco17",)``).
+        field: the field's name in errors.
 
     Raises:
         FormatError: not numbers, non-finite, or a point count of no accepted layout.
     """
-    kp = number_list(values, "keypoints", what)
+    kp = number_list(values, field, what)
     sizes = {LAYOUT_SIZES[name]: name for name in layouts}
     if kp.size % 3 or kp.size // 3 not in sizes:
         expected = " or ".join(f"3 x {s} = {3 * s} ({name})" for s, name in sizes.items())
-        raise FormatError(f"{what}: 'keypoints' has {kp.size} values; expected {expected}")
+        raise FormatError(f"{what}: '{field}' has {kp.size} values; expected {expected}")
     layout = detect_layout(kp.size // 3)
     kp = kp.reshape(1, -1, 3).astype(np.float32)
     return kp[0] if layout == "coco17" else to_coco17(kp, layout)[0]

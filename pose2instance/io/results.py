@@ -59,7 +59,7 @@ def read_keypoint_results(data: Any, path: Path, image_sizes: Mapping[int, tuple
     if not isinstance(data, list):
         raise FormatError(f"{path}: expected a JSON list of keypoint results")
     per_image: dict[int, list[tuple[np.ndarray, float, np.ndarray]]] = defaultdict(list)
-    skipped = 0
+    skipped = clipped = 0
     for i, r in enumerate(data):
         what = f"{path}: [{i}]"
         require_fields(r, ("image_id", "keypoints"), what)
@@ -70,6 +70,9 @@ def read_keypoint_results(data: Any, path: Path, image_sizes: Mapping[int, tuple
                 continue
             raise FormatError(f"{what}: image_id {image_id} is not among the {len(image_sizes)} known images")
         kp = parse_keypoints(r["keypoints"], what)
+        if ((kp[:, 2] > 1) | (kp[:, 2] < 0)).any():
+            clipped += 1
+            kp[:, 2] = np.clip(kp[:, 2], 0, 1)
         score = float(number_list(r.get("score", 1.0), "score", what, 1)[0])
         if score < min_person_score:
             continue
@@ -79,6 +82,8 @@ def read_keypoint_results(data: Any, path: Path, image_sizes: Mapping[int, tuple
         per_image[image_id].append((kp, score, box))
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} result(s) for images not in the annotations")
+    if clipped:
+        warnings.warn(f"{path}: {clipped} result(s) had keypoint confidences outside [0, 1] clipped")
     out = {}
     for image_id, people in per_image.items():
         persons = estimated_persons(np.stack([p[0] for p in people]), tuple(image_sizes[image_id]),

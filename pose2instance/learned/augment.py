@@ -59,14 +59,14 @@ def _resize(planes: CropPlanes, size: int) -> CropPlanes:
                       (go(planes.valid, "bilinear") > 0.5).float(), go(planes.score, "bilinear"))
 
 
-def paste_person(target: CropPlanes, donor: Donor, scale: float, offset: tuple[int, int],
+def paste_person(target: CropPlanes, donor: Donor, size: int, offset: tuple[int, int],
                  in_front: bool) -> tuple[CropPlanes, np.ndarray, np.ndarray]:
     """Paste ``donor`` into ``target`` (both crop planes; the target is ``n x n``).
 
     Args:
         target: the target person's crop.
         donor: the person to paste.
-        scale: the donor's crop side in the target crop, as a fraction of ``n``.
+        size: the donor's crop side in the target crop, pixels (at least 2).
         offset: ``(u0, v0)`` target-crop pixel of the donor crop's top-left corner (may be negative).
         in_front: the donor hides the target (else it shows only where the target is not).
 
@@ -75,7 +75,7 @@ def paste_person(target: CropPlanes, donor: Donor, scale: float, offset: tuple[i
         and box in target-crop pixels.
     """
     n = target.rgb.shape[-1]
-    m = max(2, int(round(scale * n)))
+    m = max(2, int(size))
     small = _resize(donor.planes, m)
     u0, v0 = offset
     tu0, tv0, tu1, tv1 = max(u0, 0), max(v0, 0), min(u0 + m, n), min(v0 + m, n)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from ..crops import CropWindow, keypoints_to_crop, persons_in_crop
-from ..io import CocoPersons, segmentation_to_mask
+from ..io import CocoPersons
 from ..structures import Persons
 from .inputs import PriorChannels
 from .models.networks import HEATMAP_STRIDE
@@ -156,8 +156,9 @@ class Augmentation:
         scale_jitter: window side ``*= exp(U(-a, a))``, ``a = log(1 + scale_jitter)``.
         shift_jitter: window centre moved by ``U(-s, s) * side`` in x and y.
         flip_prob: probability of a horizontal flip (keypoints mirrored, left/right swapped).
-        copy_paste: probability of pasting people from other training images (1 or 2, each
-            in front of or behind the target with equal odds; see :mod:`.augment`).
+        copy_paste: probability of pasting people from other training images (up to 2: a draw
+            of the target's own image is skipped; each in front of or behind the target with
+            equal odds; see :mod:`.augment`).
         colour: colour jitter strength (0: off).
         truncate: probability of cutting one side of the crop off as an image border.
     """
@@ -277,7 +278,7 @@ class PersonCropDataset(torch.utils.data.Dataset):
         """Person ``item`` as a copy-paste donor: its tight crop (margin 1.1, ``size`` pixels), keypoints and box."""
         source, image_id, j = self.items[item]
         image, persons, anns, _, score = self.load(source, image_id)
-        mask = segmentation_to_mask(anns[j]["segmentation"], *image.shape[:2])
+        mask = self.sources[source].mask_of(anns[j])
         window = CropWindow.around(persons.boxes[j], 1.1)
         planes = crop_planes(image, mask, None, window, size, score)
         crop = persons_in_crop(persons, [j], window, size)
@@ -293,10 +294,9 @@ class PersonCropDataset(torch.utils.data.Dataset):
             other = int(rng.integers(len(self.items)))
             if self.items[other][:2] == (source, image_id):
                 continue
-            scale = float(rng.uniform(0.5, 1.0))
-            m = int(round(scale * n))
+            m = max(2, int(round(float(rng.uniform(0.5, 1.0)) * n)))  # the donor's side in the crop
             offset = (int(rng.integers(-m // 2, n - m // 2)), int(rng.integers(-m // 4, n - m // 2)))
-            planes, kp, box = paste_person(planes, self.donor(other, n), scale, offset, bool(rng.random() < 0.5))
+            planes, kp, box = paste_person(planes, self.donor(other, n), m, offset, bool(rng.random() < 0.5))
             kp[:, :2] = window.to_image(kp[:, :2], n)
             corners = window.to_image(box.reshape(2, 2), n)
             kps.append(kp)
@@ -322,7 +322,7 @@ class PersonCropDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         source, image_id, j = self.items[index]
         image, persons, anns, crowd, score = self.load(source, image_id)
-        target = segmentation_to_mask(anns[j]["segmentation"], *image.shape[:2])
+        target = self.sources[source].mask_of(anns[j])
         has_kp = self.sources[source].keypoints_of(anns[j]) is not None
         aug, rng = self.augmentation, self.rng(index)
         window = self.window(index, persons.boxes[j], rng)

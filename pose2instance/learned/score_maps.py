@@ -3,14 +3,17 @@
 The ``score_input`` of a model config names one of :data:`SCORE_INPUTS` (today BlazePose's
 per-box person mask, the offline default score). Training reads it for every image of the
 training files; the first epoch computes it (about 30 ms per person on a CPU) and writes
-``<cache>/<score>/<annotation file stem>/<image id>.png`` (value = round(255 * score)), later
-epochs and runs read the file. The cache folder is ``$POSE2INSTANCE_CACHE`` or
+``<cache>/score_maps/<score>/<annotation file stem>/<image id>_<hash>.png`` (value = round(255 * score)), later
+epochs and runs read the file. The file name ends in a hash of the annotation file's path and
+the image's person boxes, so another file of the same name or edited boxes never read a stale
+map. The cache folder is ``$POSE2INSTANCE_CACHE`` or
 ``~/.cache/pose2instance``. Inference (:class:`~pose2instance.learned.models.Predictor`)
 computes the same score on the given people.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -44,6 +47,11 @@ def default_cache() -> Path:
     return Path(os.environ.get("POSE2INSTANCE_CACHE", Path.home() / ".cache" / "pose2instance"))
 
 
+def quantise_score(score: np.ndarray) -> np.ndarray:
+    """``(H, W)`` score in [0, 1] -> uint8 ``round(255 * score)``: the precision the network is trained with."""
+    return np.round(np.clip(score, 0, 1) * 255).astype(np.uint8)
+
+
 class CachedScoreMaps:
     """``(H, W)`` float32 score maps of dataset images, computed by a scorer once and cached on disk.
 
@@ -57,12 +65,15 @@ class CachedScoreMaps:
         self.folder = Path(cache or default_cache()) / "score_maps" / name
         self._scorer: PersonScorer | None = None
 
-    def path(self, annotation_file: Path, image_id: int) -> Path:
-        return self.folder / Path(annotation_file).stem / f"{int(image_id)}.png"
+    def path(self, annotation_file: Path, image_id: int, persons: Persons) -> Path:
+        """Where the map of ``image_id`` of ``annotation_file`` with these people's boxes is cached."""
+        key = hashlib.sha1(f"{Path(annotation_file).resolve()}:{int(image_id)}:".encode()
+                           + np.ascontiguousarray(persons.boxes, np.float32).tobytes()).hexdigest()[:12]
+        return self.folder / Path(annotation_file).stem / f"{int(image_id)}_{key}.png"
 
     def __call__(self, annotation_file: Path, image_id: int, image: np.ndarray, persons: Persons) -> np.ndarray:
         """The score map of ``image`` (``(H, W, 3)`` uint8) for its ``persons``, from the cache or computed."""
-        path = self.path(annotation_file, image_id)
+        path = self.path(annotation_file, image_id, persons)
         if path.is_file():
             with Image.open(path) as im:
                 cached = np.asarray(im, np.float32) / 255.0
@@ -70,7 +81,6 @@ class CachedScoreMaps:
                 return cached
         if self._scorer is None:
             self._scorer = make_score_input(self.name)
-        score = self._scorer(image, persons)
-        quantised = np.round(np.clip(score, 0, 1) * 255).astype(np.uint8)
+        quantised = quantise_score(self._scorer(image, persons))
         atomic_write(path, lambda tmp: Image.fromarray(quantised).save(tmp, format="PNG"))
         return quantised.astype(np.float32) / 255.0

@@ -3,7 +3,7 @@
 :class:`LearnedScore` turns a :class:`pose2instance.learned.models.Predictor`'s per-person
 probabilities ``(N, H, W)`` into one person score, ``max`` over the people at every
 pixel, so it plugs into the training-free fusion like any other :class:`PersonScorer`.
-:meth:`LearnedScore.masks` gives the network's own per-person masks instead.
+:class:`LearnedMasks` gives the network's own per-person masks, as a method of the registry.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from ..pipeline import MaskMethod
 from ..scores.base import PersonScorer
 from ..structures import Persons
-from .models import Predictor, load_default_model, masks_from_probabilities
+from .models import Predictor, load_default_model
 
 
 class LearnedScore(PersonScorer):
@@ -38,27 +38,15 @@ class LearnedScore(PersonScorer):
         if model is None:
             model = load_default_model("cpu")
         self.predictor = Predictor(model, device, batch_size)
-        self._last: tuple[np.ndarray, Persons, np.ndarray] | None = None
-
-    def probabilities(self, image: np.ndarray, persons: Persons) -> np.ndarray:
-        """``(N, H, W)`` float32 per-person probabilities (cached for the last image/persons pair)."""
-        # The cache holds the objects themselves (not their ids, which Python reuses after they are freed).
-        if self._last is None or self._last[0] is not image or self._last[1] is not persons:
-            self._last = (image, persons, self.predictor.probabilities(image, persons))
-        return self._last[2]
 
     def __call__(self, image: np.ndarray, persons: Persons, image_path: str | Path | None = None) -> np.ndarray:
         if not len(persons):
             return np.zeros(image.shape[:2], np.float32)
-        return self.probabilities(image, persons).max(0)
-
-    def masks(self, image: np.ndarray, persons: Persons, threshold: float = 0.5, exclusive: bool = True) -> np.ndarray:
-        """``(N, H, W)`` bool masks straight from the network (see ``masks_from_probabilities``)."""
-        return masks_from_probabilities(self.probabilities(image, persons), threshold, exclusive)
+        return self.predictor.probabilities(image, persons).max(0)
 
 
 class LearnedMasks(MaskMethod):
-    """The learned person-crop network's own masks .
+    """The learned person-crop network's own masks.
 
     Args:
         model: a checkpoint (``.safetensors`` file or run folder), a ``PersonNet``, or None
@@ -72,6 +60,7 @@ class LearnedMasks(MaskMethod):
 
     name = "learned"
     needs_score = False
+    needs_image = True
 
     def __init__(self, model: Any = None, device: str | None = None, threshold: float = 0.5, exclusive: bool = True):
         self.model, self.device, self.threshold, self.exclusive = model, device, threshold, exclusive
@@ -82,7 +71,7 @@ class LearnedMasks(MaskMethod):
         """The :class:`~pose2instance.learned.models.Predictor` (loaded once)."""
         if self._predictor is None:
             model = load_default_model("cpu") if self.model is None else self.model
-            self._predictor = Predictor(Path(model) if isinstance(model, str) else model, self.device)
+            self._predictor = Predictor(model, self.device)
         return self._predictor
 
     def predict(self, persons: Persons, score: np.ndarray | None, image: np.ndarray | None = None) -> np.ndarray:

@@ -152,7 +152,7 @@ class PersonNet(nn.Module):
         return self.config.in_channels
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``(B, 3 + P, n, n)`` -> ``{"mask": (B, 1, n, n), ["heatmaps": (B, 17, n/4, n/4)]}`` logits."""
+        """``(B, C, n, n)`` (``C = config.in_channels``) -> ``{"mask": (B, 1, n, n), ["heatmaps": (B, 17, n/4, n/4)]}`` logits."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self.config.variant} network expects (B, {self.in_channels}, n, n) input, "
                              f"got {tuple(x.shape)}")
@@ -205,7 +205,7 @@ def save_model(model: PersonNet, directory: str | Path) -> Path:
 
 
 def read_config(weights: Path, meta: dict[str, str] | None = None) -> ModelConfig:
-    """The config of a checkpoint: ``config.json`` (or ``<stem>.json``) beside it, else the safetensors metadata."""
+    """The config of a checkpoint: ``<stem>.json``, else ``config.json`` beside it, else the safetensors metadata."""
     for candidate in (weights.with_suffix(".json"), weights.parent / "config.json"):
         if candidate.is_file():
             try:

@@ -19,7 +19,7 @@ from ...crops import CropWindow
 from ...structures import Persons
 from ..inputs import PriorChannels
 from ..sampling import image_tensor, paste_crops, sample_crops, uint8_image
-from ..score_maps import make_score_input
+from ..score_maps import make_score_input, quantise_score
 from .networks import PersonNet, load_model
 
 #: Logit written outside a person's crop window (probability about 2e-9).
@@ -75,9 +75,8 @@ class Predictor:
         windows = self.windows(persons)
         planes = image_tensor(image)
         if self.config.score_input:
-            # 8-bit like the training cache (pose2instance.learned.score_maps)
-            score = np.round(np.clip(self.score_input(image, persons), 0, 1) * 255) / 255
-            planes = torch.cat([planes, torch.from_numpy(score.astype(np.float32))[None]], 0)
+            score = quantise_score(self.score_input(image, persons)).astype(np.float32) / 255  # as in training
+            planes = torch.cat([planes, torch.from_numpy(score)[None]], 0)
         crops = sample_crops(planes.to(self.device), windows, n)
         inputs = [crops[:, :3]]
         if self.prior_channels is not None:

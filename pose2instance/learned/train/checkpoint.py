@@ -88,7 +88,7 @@ def latest_checkpoint(out: Path) -> Path | None:
 #: (``--steps`` may grow, to train longer: the schedule then stretches from the resumed step on).
 RESUME_FIXED = ("annotations", "images", "val_fraction", "split_seed", "min_area", "require_keypoints",
                 "no_augment", "scale_jitter", "shift_jitter", "copy_paste", "colour_jitter", "truncate",
-                "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_steps", "keypoint_weight", "seed", "world_size")
+                "batch_size", "optimizer", "lr", "momentum", "weight_decay", "clip_grad", "amp", "schedule", "warmup_steps", "keypoint_weight", "seed", "world_size")
 
 
 def run_arguments(args, world: int) -> dict:
@@ -106,6 +106,8 @@ def check_same_run(saved_path: Path, now: dict) -> None:
         saved = json.loads(saved_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{saved_path}: invalid JSON ({e.msg})") from e
+    if isinstance(saved.get("val_fraction"), float):  # runs from before per-file fractions
+        saved["val_fraction"] = [saved["val_fraction"]]
     diff = [k for k in RESUME_FIXED if k in saved and saved[k] != now.get(k)]
     if saved.get("steps") not in (None, now.get("steps")):
         print(f"note: --steps changed from {saved['steps']} to {now.get('steps')}: the learning-rate schedule "

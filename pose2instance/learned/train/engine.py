@@ -5,10 +5,11 @@
 
 What it does (one optimizer step = one batch per process):
 
-* data: :class:`pose2instance.learned.dataset.PersonCropDataset` over the ``--annotations`` files;
-  ``--val-fraction`` holds out images of the *first* file by image id
-  (:func:`pose2instance.learned.dataset.split_image_ids`), or ``--val-annotations`` gives a separate
-  validation file; crowd regions are ignored in the loss;
+* data: :class:`pose2instance.learned.dataset.PersonCropDataset` over the ``--annotations`` files
+  (:func:`build_datasets`); ``--val-fraction`` holds out a fraction of each file's images by image
+  id (:func:`pose2instance.evaluation.splits.split_image_ids`), or ``--val-annotations`` gives a
+  separate validation file; held-out images are never trained on, through any file; crowd
+  regions are ignored in the loss; augmentation as configured (``--copy-paste`` ...);
 * order: :class:`torch.utils.data.DistributedSampler` (also with one process), so
   process ``r`` of ``W`` with batch ``b`` sees exactly the samples a single process with
   batch ``W * b`` sees, and the per-sample random augmentation does not depend on ``W``;
@@ -44,6 +45,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,9 +105,6 @@ def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
         torch.use_deterministic_algorithms(True, warn_only=env.device.type == "cuda")
     if args.steps < 1 or args.batch_size < 1:
         raise ValueError("--steps and --batch-size must be positive")
-    if any(f > 0 for f in args.val_fraction) and args.val_annotations:
-        raise ValueError("--val-fraction and --val-annotations exclude each other: the held-out part of the "
-                         "first file would be neither trained on nor evaluated")
     if args.warmup_steps >= args.steps and env.main:
         print(f"note: --warmup-steps {args.warmup_steps} >= --steps {args.steps}: the learning rate never reaches "
               f"--lr {args.lr}", file=sys.stderr)
@@ -135,29 +134,46 @@ def build_datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset |
     """``(train set, val set or None, val sources, val image ids per val source)`` from the data options.
 
     ``--val-fraction`` holds out that fraction of each file's images by image id
-    (:func:`~pose2instance.evaluation.splits.split_image_ids`); ``--val-annotations`` is a separate file.
+    (:func:`~pose2instance.evaluation.splits.split_image_ids`); ``--val-annotations`` is a
+    separate file. An image that is held out (or in the validation file) is trained on
+    through no other file either: images are matched by file name, and a training file's
+    copies are dropped with a warning.
     """
+    if any(f > 0 for f in args.val_fraction) and args.val_annotations:
+        raise ValueError("--val-fraction and --val-annotations exclude each other: the held-out parts would be "
+                         "neither trained on nor evaluated")
     sources = coco_sources(args.annotations, args.images)
     fractions = list(args.val_fraction) + [0.0] * (len(sources) - len(args.val_fraction))
     if len(fractions) > len(sources):
         raise ValueError(f"--val-fraction has {len(args.val_fraction)} values for {len(sources)} annotation file(s)")
     splits = [split_image_ids(s.image_ids, f, args.split_seed) for s, f in zip(sources, fractions)]
-    train_set = PersonCropDataset([(s, train) for s, (train, _) in zip(sources, splits)], config,
-                                  augment=augmentation_from_args(args), seed=args.seed, min_area=args.min_area,
-                                  require_keypoints=args.require_keypoints, cache_images=not args.no_cache,
-                                  score_cache=args.score_cache)
     if args.val_annotations:
         val_sources = coco_sources([args.val_annotations])
         val_ids = [val_sources[0].image_ids]
     else:
         val_sources = [s for s, (_, held) in zip(sources, splits) if held]
         val_ids = [held for _, held in splits if held]
+    held_names = {_file_name(s, i) for s, ids in zip(val_sources, val_ids) for i in ids}
+    train_parts = []
+    for source, (train, _) in zip(sources, splits):
+        kept = [i for i in train if _file_name(source, i) not in held_names]
+        if len(kept) < len(train):
+            warnings.warn(f"{source.path}: {len(train) - len(kept)} image(s) are held out or validation images "
+                          "of another file; not trained on")
+        train_parts.append((source, kept))
+    train_set = PersonCropDataset(train_parts, config, augment=augmentation_from_args(args), seed=args.seed,
+                                  min_area=args.min_area, require_keypoints=args.require_keypoints,
+                                  cache_images=not args.no_cache, score_cache=args.score_cache)
     val_set = None
     if val_sources:
         val_set = PersonCropDataset(list(zip(val_sources, val_ids)), config, augment=False, min_area=args.min_area,
                                     require_keypoints=args.require_keypoints, cache_images=not args.no_cache,
                                     score_cache=args.score_cache)
     return train_set, val_set, val_sources, val_ids
+
+
+def _file_name(source, image_id: int) -> str:
+    return Path(source.image(image_id)["file_name"]).name
 
 
 def _build_run(args, env: Dist, out: Path, resume_from: Path | None) -> Run:
@@ -339,8 +355,9 @@ def _final_evaluation(run: Run) -> None:
     method = LearnedMasks(run.model, run.env.device)
     parts = {}
     for source, ids in zip(run.val_sources, run.val_ids):
-        metrics = evaluate_dataset(source, [method], image_ids=ids, progress=False)["methods"]["learned"]
-        parts[source.path.name] = {"images": len(ids), **metrics}
+        report = evaluate_dataset(source, [method], image_ids=ids, progress=False)
+        metrics = report["methods"]["learned"]
+        parts[source.path.name] = {"images": len(ids), "failed": report["failed"], **metrics}
         print(f"full-image validation, {source.path.name} ({len(ids)} images): "
               + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)), file=sys.stderr)
     atomic_write_text(run.out / "val_metrics.json", json.dumps(json_safe(

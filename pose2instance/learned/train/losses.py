@@ -25,7 +25,14 @@ def lr_lambda(args):
 
 
 def compute_losses(out: dict, batch: dict, keypoint_weight: float) -> tuple[torch.Tensor, dict]:
-    """The training loss (see the module doc) and its parts as floats."""
+    """The training loss and its parts (detached).
+
+    Per sample, the mean pixel BCE of the mask logits over valid pixels; plus, for
+    multitask / cascade, ``keypoint_weight`` times the heatmap loss: per labelled keypoint
+    the BCE of the heatmap logits summed over the map and divided by the mass of its
+    Gaussian target (at least 1), averaged over the person's labelled keypoints. All
+    averaged over the batch.
+    """
     logits = out["mask"].float()
     valid = batch["valid"]
     bce = F.binary_cross_entropy_with_logits(logits, batch["mask"], reduction="none") * valid
