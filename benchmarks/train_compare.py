@@ -86,6 +86,39 @@ def evaluate_part(dataset, ids, runs: dict[str, Path], best: str | None, estimat
     return rows
 
 
+def keypoint_head_pck(run: Path, parts: list[tuple]) -> dict:
+    """How well a multitask / cascade keypoint head finds the keypoints on held-out crops.
+
+    PCK: the fraction of labelled keypoints inside the crop whose heatmap argmax (stride-4
+    cell centre) is within ``0.1 * n`` (and ``0.05 * n``) crop pixels of the truth, ``n`` the crop side.
+    """
+    import numpy as np
+    import torch
+    from pose2instance.learned.dataset import PersonCropDataset
+    from pose2instance.learned.models import load_model
+    from pose2instance.learned.models.networks import HEATMAP_STRIDE
+    model = load_model(run / "model.safetensors", "cpu")
+    data = PersonCropDataset(parts, model.config, augment=False, require_keypoints=True)
+    n = model.config.crop_size
+    hits, total = np.zeros(2), 0
+    with torch.no_grad():
+        for start in range(0, len(data), 32):
+            batch = [data[i] for i in range(start, min(start + 32, len(data)))]
+            heat = model(torch.stack([b["input"] for b in batch]))["heatmaps"]
+            for b, h in zip(batch, heat):
+                m = h.shape[-1]
+                flat = h.reshape(17, -1).argmax(1)
+                pred = torch.stack([flat % m, flat // m], 1).float() * HEATMAP_STRIDE + (HEATMAP_STRIDE - 1) / 2
+                target = b["heatmaps"].reshape(17, -1)
+                labelled = (b["kp_weight"] > 0) & (target.max(1).values > 0.5)  # the keypoint lies in the crop
+                tflat = target.argmax(1)
+                truth = torch.stack([tflat % m, tflat // m], 1).float() * HEATMAP_STRIDE + (HEATMAP_STRIDE - 1) / 2
+                d = (pred - truth).norm(dim=1)[labelled]
+                hits += [(d <= 0.1 * n).sum().item(), (d <= 0.05 * n).sum().item()]
+                total += int(labelled.sum())
+    return {"keypoints": total, "PCK@0.1": float(hits[0]) / max(total, 1), "PCK@0.05": float(hits[1]) / max(total, 1)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/compare"))
@@ -122,11 +155,22 @@ def main() -> None:
         text += (f"**{file}, held-out {len(ids)} images (split_image_ids {fraction}, seed 0), ground-truth boxes and "
                  f"keypoints unless the row says YOLO, persons with keypoints; {args.steps} steps per run**\n\n")
         text += markdown_table(rows, COLUMNS) + "\n"
+    heads = {}
+    for name in ("multitask", "cascade"):
+        if name in runs:
+            held = [(CocoPersons(ANNOTATIONS / f), split_image_ids(CocoPersons(ANNOTATIONS / f).image_ids, fr, 0)[1])
+                    for f, fr in FILES.items() if fr]
+            heads[name] = keypoint_head_pck(runs[name], held)
+    if heads:
+        text += ("Keypoint heads on the held-out crops (argmax of the stride-4 heatmaps against the labelled "
+                 "keypoints inside the crop; the truth is quantised to the same cells):\n\n"
+                 + markdown_table(heads, ["keypoints", "PCK@0.1", "PCK@0.05"]) + "\n")
     text += ("Paper (COCO 2014 person keypoints, 45k training images, VGG-16 DeepLab), AP^r@0.5 / AP^r@[.5:.95]: "
              + ", ".join(f"{k} {a:.2f} / {b:.2f}" for k, (a, b) in PAPER.items()) + "\n")
     print(text)
     atomic_write_text(args.out / "table.md", text)
-    write_json(args.out / "results.json", {"parts": parts, "best": best, "train_seconds": train_time,
+    write_json(args.out / "results.json", {"parts": parts, "keypoint_heads": heads, "best": best,
+                                           "train_seconds": train_time,
                                            "steps": args.steps, "recipe": RECIPE}, indent=1)
 
 
