@@ -96,6 +96,10 @@ class Pose2Instance(MaskMethod):
     def __init__(self, prior: str | PriorEncoder = "euclidean", temperature: float = 0.1, background: str = "score",
                  threshold: float = 0.5, box_weight: float = 100.0, max_distance: float | None = None,
                  box_limit: bool = True, **prior_kwargs):
+        if not temperature > 0 or not np.isfinite(temperature):  # also refuses NaN
+            raise ValueError(f"temperature must be a positive number, got {temperature}")
+        if not np.isfinite(box_weight) or box_weight < 0:
+            raise ValueError(f"box_weight must be a finite number >= 0, got {box_weight}")
         self.prior = make_prior(prior, **prior_kwargs) if isinstance(prior, str) else prior
         self.name = self.prior.name
         self.needs_image = self.prior.needs_image

@@ -98,3 +98,10 @@ def test_a_lone_person_never_does_worse_than_oracle_box(coco_dev):
         unlimited = Pose2Instance(prior, box_limit=False).predict(persons, score, coco_dev.load_image(790))
         assert unlimited.sum() > fused.sum()  # the other people's pixels went to the lone person
         assert paired_iou(fused, persons.masks) > paired_iou(unlimited, persons.masks)
+
+
+def test_bad_fusion_options_are_refused_before_any_image():
+    for kwargs in ({"temperature": float("nan")}, {"temperature": 0}, {"box_weight": float("nan")},
+                   {"box_weight": -1}):
+        with pytest.raises(ValueError, match="temperature must be|box_weight must be"):
+            Pose2Instance("euclidean", **kwargs)
