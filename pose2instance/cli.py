@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -200,6 +201,7 @@ def cmd_evaluate(args) -> int:
     from .io import CocoPersons, load_people_per_image
     from .registry import make_methods
 
+    _check_out_folder(args.out)  # before any work: a bad --out must not lose a whole evaluation
     dataset = CocoPersons(args.annotations, args.images)
     scorer = _default_scorer(args.score, allow_oracle_fallback=False)
     estimator = results = None
@@ -220,6 +222,15 @@ def cmd_evaluate(args) -> int:
         print(f"FAILED image {f['image_id']}: {f['error']}", file=sys.stderr)
     print(f"wrote {args.out}/metrics.json, table.md, accuracy.png, results_<method>.json")
     return 1 if report["failed"] and not report["images"] else 0
+
+
+def _check_out_folder(out: Path) -> None:
+    """``out`` is, or can be made, a writable folder; a clear error naming it otherwise."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable")
 
 
 def cmd_demo(args) -> int:
@@ -264,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, OSError) as e:  # our errors name the bad input
         print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\npose2instance {args.command}: interrupted; no report was written (each file of a finished "
+              "report is written whole, so none is half-written)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

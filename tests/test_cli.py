@@ -240,3 +240,17 @@ def test_evaluate_the_learned_method_on_held_out_images(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--annotations", str(COCO_DEV), "--limit", "0"])
     assert "must be a positive integer" in capsys.readouterr().err
+
+
+def test_evaluate_checks_out_before_any_image_and_stops_cleanly_on_ctrl_c(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--out", str(blocker)]) == 2
+    assert f"--out {blocker} is a file, not a folder" in capsys.readouterr().err
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("pose2instance.evaluation.evaluate_dataset", interrupted)
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--out", str(tmp_path / "ev")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
