@@ -43,6 +43,7 @@ import argparse
 import json
 import math
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -305,8 +306,47 @@ def _after_step(run: Run, logs: Logs) -> None:
         env.barrier()
 
 
+class StopOnInterrupt:
+    """Turns Ctrl-C (SIGINT) into a request that the loop honours between two steps.
+
+    A KeyboardInterrupt raised at an arbitrary bytecode can land in a finalizer (``__del__``),
+    where Python prints and ignores it, and training would go on. With this handler the
+    first Ctrl-C sets :attr:`requested` and the loop raises KeyboardInterrupt after the
+    current step; a second Ctrl-C raises at once. Outside the main thread it does nothing.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "StopOnInterrupt":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
 def _loop(run: Run, logs: Logs) -> None:
     """Optimizer steps until ``--steps``, epoch after epoch, resumable at any checkpointed batch."""
+    with StopOnInterrupt() as stop:
+        _steps(run, logs, stop)
+
+
+def _steps(run: Run, logs: Logs, stop: StopOnInterrupt) -> None:
     args, env = run.args, run.env
     sampler = torch.utils.data.DistributedSampler(run.train_set, num_replicas=env.world, rank=env.rank, shuffle=True,
                                                   seed=args.seed, drop_last=False)
@@ -326,6 +366,7 @@ def _loop(run: Run, logs: Logs) -> None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
             _after_step(run, logs)
+            stop.check()
             if run.step >= args.steps:
                 break
         if run.batch_in_epoch >= len(batches):
