@@ -122,7 +122,8 @@ def keypoint_head_pck(run: Path, parts: list[tuple]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/compare"))
-    p.add_argument("--variants", nargs="+", default=list(RUNS), choices=list(RUNS))
+    p.add_argument("--variants", nargs="+", default=[r for r in RUNS if r != "seg+blazepose"], choices=list(RUNS),
+                   help="runs to train (if missing) and evaluate; seg+blazepose is optional")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--threads", type=int, default=1, help="torch threads per training process")
     p.add_argument("--estimated", action="store_true", help="add YOLO-estimated people on the dev part (yolo extra)")

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only the images a training run with --val-fraction F (and --split-seed) holds out of this "
                          "file: pose2instance.evaluation.split_image_ids")
     ev.add_argument("--split-seed", type=int, default=0, help="seed of --held-out's split by image id")
+    ev.add_argument("--part", choices=("held-out", "train"), default="held-out",
+                    help="with --held-out: evaluate the held-out images, or the training part (to choose "
+                         "options without touching the held-out images)")
     ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"), help="output folder")
     _fusion_args(ev)
 
@@ -211,7 +214,7 @@ def cmd_evaluate(args) -> int:
         results = load_people_per_image(args.keypoints, dataset)
     ids = dataset.image_ids
     if args.held_out is not None:
-        ids = split_image_ids(ids, args.held_out, args.split_seed)[1]
+        ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
     ids = ids[: args.limit] if args.limit else ids
     methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
     report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,

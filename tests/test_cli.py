@@ -237,6 +237,11 @@ def test_evaluate_the_learned_method_on_held_out_images(tmp_path, capsys):
     results = json.loads((out / "results_learned.json").read_text())
     assert {r["image_id"] for r in results} == set(held)
     assert "| learned |" in capsys.readouterr().out
+    train = tmp_path / "train"  # the complement, for choosing options without the held-out images
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--methods", "oracle-box", "--score", "oracle",
+                 "--held-out", "0.4", "--part", "train", "--out", str(train)]) == 0
+    seen = {r["image_id"] for r in json.loads((train / "results_oracle-box.json").read_text())}
+    assert seen and not seen & set(held)
     with pytest.raises(SystemExit):
         main(["evaluate", "--annotations", str(COCO_DEV), "--limit", "0"])
     assert "must be a positive integer" in capsys.readouterr().err
