@@ -81,10 +81,9 @@ class Pose2Instance(MaskMethod):
             box term, 0.907 at 10, 0.915 at 100.
         max_distance: optional background cut-off (affinity units).
         box_limit: a person may take only pixels inside its own box (see :func:`~pose2instance.fusion.fuse`'s
-            ``claim``). Measured on the training parts of our splits with the BlazePose score: on
-            single-person images it lifts mean IoU from 0.757 to 0.779 (equal to oracle-box, which it
-            then is by construction); on the 46 training dev images 0.640 -> 0.655 (Euclidean); with the
-            oracle score 0.922 -> 0.923; grown boxes (1.1, 1.25) or a skeleton-distance cut-off do worse.
+            ``claim``). Measured on the training parts of our splits only, BlazePose score, Euclidean
+            prior (README, *Fusion*): on 683 single-person images mean IoU 0.739 -> 0.762 (equal to
+            oracle-box, which it then is by construction); on 46 dev images 0.640 -> 0.655.
         **prior_kwargs: passed to :func:`make_prior` when ``prior`` is a name.
 
     Example::
