@@ -1,4 +1,4 @@
-"""Copy-paste, border truncation and colour jitter on crop planes (pose2instance.learned.augment)."""
+"""Rotation, copy-paste, border truncation and colour jitter on crop planes (pose2instance.learned.augment)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pose2instance.learned.augment import (CropPlanes, Donor, colour_jitter, paste_person,  # noqa: E402
-                                           truncate_border)
+                                           rotate_planes, rotate_points, truncate_border)
 
 
 def planes(n: int, value: float, square: tuple[int, int, int, int]) -> CropPlanes:
@@ -67,3 +67,21 @@ def test_colour_jitter_stays_in_range_and_is_reproducible():
     a = colour_jitter(rgb, np.random.default_rng(1), 0.3)
     b = colour_jitter(rgb, np.random.default_rng(1), 0.3)
     assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1 and not torch.equal(a, rgb)
+
+
+@pytest.mark.parametrize("angle", [-40.0, 25.0, 90.0])
+def test_rotation_moves_planes_and_points_alike(angle):
+    n = 64
+    target = planes(n, 0.5, (36, 8, 44, 16))  # an 8 px square up and to the right of the centre
+    out = rotate_planes(target, angle)
+    ys, xs = np.nonzero(out.mask[0].numpy())
+    np.testing.assert_allclose([xs.mean(), ys.mean()], rotate_points(np.array([39.5, 11.5]), angle, n), atol=0.6)
+    assert abs(len(xs) - 64) <= 8  # the square keeps its area
+    assert torch.equal((out.score > 0.5).float(), out.mask)  # score and mask turn together
+    assert out.valid[0, 28:36, 28:36].all()
+    if angle % 90:  # the corners come from outside the crop: black and ignored
+        assert out.valid[0, :4, :4].sum() == 0 and out.rgb[:, 0, 0].max() == 0
+    else:
+        assert out.valid.all()
+    np.testing.assert_allclose(rotate_points(rotate_points(np.array([3.0, 50.0]), angle, n), -angle, n),
+                               [3.0, 50.0], atol=1e-9)

@@ -151,6 +151,42 @@ def test_copy_paste_truncation_and_colour_are_reproducible_and_add_people(coco_d
     assert pasted_nearer > len(samples) / 2
 
 
+def test_rotation_turns_the_target_keypoints_and_the_prior_with_the_crop(coco_dev):
+    from pose2instance.learned.augment import CropPlanes, rotate_planes
+    from pose2instance.learned.dataset import Augmentation
+    cfg = ModelConfig("multitask", crop_size=64)
+    sources = [(coco_dev, coco_dev.image_ids)]
+    plain = PersonCropDataset(sources, cfg, seed=5, augment=Augmentation(0.0, 0.0, 0.0))
+    turned = PersonCropDataset(sources, cfg, seed=5, augment=Augmentation(0.0, 0.0, 0.0, rotate=45.0))
+    pose_cfg = ModelConfig("pose", crop_size=64)
+    pose_turned = PersonCropDataset(sources, pose_cfg, seed=5, augment=Augmentation(0.0, 0.0, 0.0, rotate=45.0))
+    pose_plain = PersonCropDataset(sources, pose_cfg, seed=5, augment=Augmentation(0.0, 0.0, 0.0))
+    angles = {i: float(turned.rng(i).uniform(-45.0, 45.0)) for i in range(len(plain))}  # the first draw
+    moved = 0
+    for i in range(0, len(plain), 4):
+        a, b = plain[i], turned[i]
+        assert torch.equal(turned[i]["input"], b["input"])  # reproducible
+        assert (b["valid"] <= 1).all() and b["valid"].sum() <= a["valid"].sum() + 1
+        # the keypoint targets stay on the person: every labelled keypoint's heatmap peak is near the turned mask
+        mask = b["mask"][0].numpy() > 0
+        for k in np.nonzero(b["kp_weight"].numpy())[0]:
+            if b["heatmaps"][k].max() < 0.5:
+                continue  # turned out of the crop
+            r, c = divmod(int(np.argmax(b["heatmaps"][k].numpy())), 16)
+            near = mask[max(4 * r - 6, 0):4 * r + 8, max(4 * c - 6, 0):4 * c + 8]
+            assert near.any(), (i, k)
+        # the pose variant's skeleton channel turns with the crop: where it is 0 (on the turned skeleton),
+        # the unturned sample's channel, turned like the crop, is near 0 too
+        skeleton = pose_turned[i]["input"][3]
+        expected = rotate_planes(CropPlanes(pose_plain[i]["input"][:3], a["mask"], a["valid"],
+                                            pose_plain[i]["input"][3:4]), angles[i]).score[0]
+        on = (skeleton < 0.01) & (b["valid"][0] > 0)
+        if on.sum() > 10:
+            assert expected[on].median() < 0.05, i
+        moved += not torch.equal(a["mask"], b["mask"])
+    assert moved >= 1
+
+
 def test_score_input_channel(coco_dev, tmp_path):
     from conftest import skip_without_mediapipe
     skip_without_mediapipe()

@@ -1,4 +1,4 @@
-"""Training augmentation on person crops: copy-paste occlusion, colour jitter, border truncation.
+"""Training augmentation on person crops: rotation, copy-paste occlusion, colour jitter, border truncation.
 
 All work on :class:`CropPlanes`, one person's crop before the network inputs are assembled
 (``n x n`` torch planes in crop coordinates, see :mod:`pose2instance.learned.dataset`), and
@@ -10,6 +10,8 @@ is the same on any number of workers or processes.
   pixels become "not this person" and hide the target's) or *behind* it (it shows only
   where the target is not). The donor's keypoints and box come back in crop coordinates,
   so its skeleton enters the "other people" prior channel like a real neighbour's.
+* :func:`rotate_planes` / :func:`rotate_points` - an in-plane rotation about the crop centre;
+  the crop's corners that come from outside it are black and ignored by the loss.
 * :func:`colour_jitter` - brightness, contrast and saturation.
 * :func:`truncate_border` - one side of the crop is cut off as if it were the image
   border (black, ignored by the loss, the target's keypoints there dropped), as for
@@ -96,6 +98,34 @@ def paste_person(target: CropPlanes, donor: Donor, size: int, offset: tuple[int,
     kp[:, :2] = (kp[:, :2] + 0.5) * ratio - 0.5 + np.array([u0, v0], np.float32)
     box = (np.asarray(donor.box, np.float32) + 0.5) * ratio - 0.5 + np.array([u0, v0, u0, v0], np.float32)
     return out, kp, box
+
+
+def _rotation(angle: float) -> np.ndarray:
+    """``(2, 2)`` rotation by ``angle`` degrees in crop pixels (x right, y down: clockwise on screen)."""
+    a = np.deg2rad(angle)
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+
+def rotate_points(uv: np.ndarray, angle: float, n: int) -> np.ndarray:
+    """``(..., 2)`` crop pixel coordinates of an ``n x n`` crop -> where :func:`rotate_planes` moves them."""
+    centre = (n - 1) / 2
+    return (np.asarray(uv, np.float64) - centre) @ _rotation(angle).T + centre
+
+
+def rotate_planes(planes: CropPlanes, angle: float) -> CropPlanes:
+    """Rotate every plane by ``angle`` degrees about the crop centre (bilinear).
+
+    Crop pixels whose source lies outside the crop become black RGB, score 0 and invalid;
+    the mask and the valid plane are thresholded at 0.5 again.
+    """
+    rot = torch.from_numpy(_rotation(angle).T.astype(np.float32))  # output -> input: the inverse rotation
+    theta = torch.cat([rot, torch.zeros(2, 1)], 1)[None]
+    names = ("rgb", "mask", "valid", "score")
+    stack = torch.cat([getattr(planes, k) for k in names if getattr(planes, k) is not None], 0)[None]
+    grid = F.affine_grid(theta, list(stack.shape), align_corners=False)
+    out = F.grid_sample(stack, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+    score = out[5:6] if planes.score is not None else None
+    return CropPlanes(out[:3], (out[3:4] > 0.5).float(), (out[4:5] > 0.5).float(), score)
 
 
 def colour_jitter(rgb: torch.Tensor, rng: np.random.Generator, strength: float = 0.3) -> torch.Tensor:

@@ -26,7 +26,8 @@ Targets of one person's crop:
 Augmentation (training, :class:`Augmentation`): horizontal flip with probability 0.5
 (keypoints are mirrored and left/right swapped with ``COCO_FLIP_INDEX``), window scale
 jitter ``side *= exp(U(-a, a))``, ``a = log(1 + scale_jitter)``, shift jitter of the
-centre by ``U(-s, s) * side`` in x and y, then optionally copy-paste of other training
+centre by ``U(-s, s) * side`` in x and y, then optionally a rotation by ``U(-r, r)`` degrees
+about the crop centre (every person's keypoints and box turn with it), copy-paste of other training
 people (whose skeletons join the image's people for the prior channels), border
 truncation and colour jitter. The random numbers of sample ``index`` in epoch ``e`` come
 from ``numpy.random.default_rng([seed, e, index])``, window first: the same on any number
@@ -48,7 +49,7 @@ from ..io import CocoPersons
 from ..structures import Persons
 from .inputs import PriorChannels
 from .models.networks import HEATMAP_STRIDE
-from .augment import CropPlanes, Donor, colour_jitter, paste_person, truncate_border
+from .augment import CropPlanes, Donor, colour_jitter, paste_person, rotate_planes, rotate_points, truncate_border
 from .sampling import image_tensor, sample_crops, uint8_image
 from .score_maps import CachedScoreMaps
 
@@ -161,6 +162,7 @@ class Augmentation:
             equal odds; see :mod:`.augment`).
         colour: colour jitter strength (0: off).
         truncate: probability of cutting one side of the crop off as an image border.
+        rotate: largest rotation in degrees (0: off); the angle is uniform in ``[-rotate, rotate]``.
     """
 
     scale_jitter: float = 0.25
@@ -169,6 +171,7 @@ class Augmentation:
     copy_paste: float = 0.0
     colour: float = 0.0
     truncate: float = 0.0
+    rotate: float = 0.0
 
     @staticmethod
     def none() -> "Augmentation":
@@ -284,6 +287,22 @@ class PersonCropDataset(torch.utils.data.Dataset):
         crop = persons_in_crop(persons, [j], window, size)
         return Donor(planes, crop.keypoints[0], crop.boxes[0])
 
+    def _rotate(self, planes: CropPlanes, persons: Persons, window: CropWindow,
+                rng: np.random.Generator) -> tuple[CropPlanes, Persons]:
+        """Rotate the crop about its centre; every person's labelled keypoints and box turn with it (image pixels)."""
+        n, angle = self.config.crop_size, float(rng.uniform(-self.augmentation.rotate, self.augmentation.rotate))
+        planes = rotate_planes(planes, angle)
+
+        def turn(xy: np.ndarray) -> np.ndarray:
+            return window.to_image(rotate_points(window.to_crop(xy, n), angle, n), n)
+        kp = persons.keypoints.copy()
+        labelled = kp[..., 2] > 0
+        kp[..., :2][labelled] = turn(kp[..., :2][labelled])
+        b = persons.boxes
+        corners = turn(np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], 1))  # (N, 4, 2)
+        boxes = np.concatenate([corners.min(1), corners.max(1)], 1).astype(np.float32)
+        return planes, replace(persons, keypoints=kp.astype(np.float32), boxes=boxes)
+
     def _paste(self, planes: CropPlanes, persons: Persons, index: int, window: CropWindow,
                rng: np.random.Generator) -> tuple[CropPlanes, Persons]:
         """Paste 1 or 2 people of other images into the crop; they join ``persons`` in image coordinates."""
@@ -327,6 +346,8 @@ class PersonCropDataset(torch.utils.data.Dataset):
         aug, rng = self.augmentation, self.rng(index)
         window = self.window(index, persons.boxes[j], rng)
         planes = crop_planes(image, target, crowd, window, self.config.crop_size, score)
+        if aug.rotate:
+            planes, persons = self._rotate(planes, persons, window, rng)
         if aug.copy_paste and rng.random() < aug.copy_paste:
             planes, persons = self._paste(planes, persons, index, window, rng)
         if aug.truncate and rng.random() < aug.truncate:

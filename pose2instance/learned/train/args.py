@@ -32,6 +32,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     d.add_argument("--colour-jitter", type=float, default=0.0, help="brightness / contrast / saturation strength")
     d.add_argument("--truncate", type=float, default=0.0, metavar="P",
                    help="probability of cutting a side of the crop off as an image border")
+    d.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="rotate each crop by a uniform angle in [-DEG, DEG] (keypoints and boxes turn with it)")
     d.add_argument("--score-cache", type=Path, help="folder of cached score maps for --score-input "
                    "(default $POSE2INSTANCE_CACHE or ~/.cache/pose2instance)")
     d.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory (full COCO)")
@@ -92,4 +94,5 @@ def augmentation_from_args(args) -> Augmentation:
     """The training :class:`~pose2instance.learned.dataset.Augmentation` the data options describe."""
     if args.no_augment:
         return Augmentation.none()
-    return Augmentation(args.scale_jitter, args.shift_jitter, 0.5, args.copy_paste, args.colour_jitter, args.truncate)
+    return Augmentation(args.scale_jitter, args.shift_jitter, 0.5, args.copy_paste, args.colour_jitter, args.truncate,
+                        args.rotate)
