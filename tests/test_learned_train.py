@@ -205,3 +205,28 @@ def test_an_image_held_out_of_one_file_is_not_trained_on_through_another(tmp_pat
     args.val_annotations = COCO_DEV
     with pytest.raises(ValueError, match="--val-fraction and --val-annotations exclude each other"):
         build_datasets(args, model_config_from_args(args))
+
+
+def test_held_out_fraction_is_neither_trained_on_nor_validated(tmp_path):
+    import argparse
+
+    from conftest import FIXTURE
+    from pose2instance.evaluation import split_image_ids
+    from pose2instance.learned.train.args import add_train_arguments, model_config_from_args
+    from pose2instance.learned.train.engine import build_datasets
+    single = FIXTURE / "coco_persons" / "annotations" / "person_keypoints_single.json"
+    argv = ["--annotations", str(COCO_DEV), str(single), "--held-out-fraction", "0.4", "0.2",
+            "--val-fraction", "0.3", "0.5", "--min-area", "3000", "--variant", "seg", "--crop-size", "48",
+            "--out", str(tmp_path)]
+    args = add_train_arguments(argparse.ArgumentParser()).parse_args(argv)
+    train_set, val_set, val_sources, val_ids = build_datasets(args, model_config_from_args(args))
+    trained = {(train_set.sources[s].path.name, i) for s, i, _ in train_set.items}
+    for source, val, test_fraction, val_fraction in zip(val_sources, val_ids, (0.4, 0.2), (0.3, 0.5)):
+        test = split_image_ids(source.image_ids, test_fraction, 0)[1]
+        # the validation part is the hash range right after the test part: disjoint from it
+        assert val == sorted(set(split_image_ids(source.image_ids, test_fraction + val_fraction, 0)[1]) - set(test))
+        assert not set(val) & set(test)
+        assert not trained & {(source.path.name, i) for i in test + val}
+    assert trained and split_image_ids(val_sources[0].image_ids, 0.4, 0)[1]  # the fixture has dev test images
+    with pytest.raises(ValueError, match="must be in"):
+        split_image_ids([1, 2], 0.7, 0, after=0.4)

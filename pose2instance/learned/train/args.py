@@ -21,7 +21,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     d.add_argument("--val-fraction", type=float, nargs="+", default=[0.0], metavar="F",
                    help="hold out this fraction of each annotation file's images (by image id; one value per "
                         "file, missing ones are 0) for validation; they are never trained on")
-    d.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split by image id")
+    d.add_argument("--held-out-fraction", type=float, nargs="+", default=[0.0], metavar="F",
+                   help="a test part: this fraction of each file's images (by image id, one value per file) is "
+                        "neither trained on nor used for validation, and --val-fraction is carved from the rest; "
+                        "report on it with `evaluate --held-out F --split-seed S`")
+    d.add_argument("--split-seed", type=int, default=0, help="seed of the splits by image id")
     d.add_argument("--min-area", type=float, default=400.0, help="skip persons whose mask is smaller (pixels)")
     d.add_argument("--require-keypoints", action="store_true", help="train only on persons with labelled keypoints")
     d.add_argument("--no-augment", action="store_true", help="no augmentation at all")

@@ -86,9 +86,10 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 #: Options that fix the sample order, the schedule and the model: a resumed run must keep them
 #: (``--steps`` may grow, to train longer: the schedule then stretches from the resumed step on).
-RESUME_FIXED = ("annotations", "images", "val_fraction", "split_seed", "min_area", "require_keypoints",
-                "no_augment", "scale_jitter", "shift_jitter", "copy_paste", "colour_jitter", "truncate",
-                "batch_size", "optimizer", "lr", "momentum", "weight_decay", "clip_grad", "amp", "schedule", "warmup_steps", "keypoint_weight", "seed", "world_size")
+RESUME_FIXED = ("annotations", "images", "val_fraction", "held_out_fraction", "split_seed", "min_area",
+                "require_keypoints", "no_augment", "scale_jitter", "shift_jitter", "copy_paste", "colour_jitter",
+                "truncate", "rotate", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "clip_grad", "amp",
+                "schedule", "warmup_steps", "keypoint_weight", "seed", "world_size")
 
 
 def run_arguments(args, world: int) -> dict:

@@ -136,25 +136,29 @@ def build_datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset |
 
     ``--val-fraction`` holds out that fraction of each file's images by image id
     (:func:`~pose2instance.evaluation.splits.split_image_ids`); ``--val-annotations`` is a
-    separate file. An image that is held out (or in the validation file) is trained on
-    through no other file either: images are matched by file name, and a training file's
-    copies are dropped with a warning.
+    separate file. ``--held-out-fraction`` takes a test part first (the hash range below it),
+    used neither for training nor validation; the validation part is the next range. An
+    image that is held out, a test image or in the validation file is trained on through no
+    other file either: images are matched by file name, and a training file's copies are
+    dropped with a warning.
     """
     if any(f > 0 for f in args.val_fraction) and args.val_annotations:
         raise ValueError("--val-fraction and --val-annotations exclude each other: the held-out parts would be "
                          "neither trained on nor evaluated")
     sources = coco_sources(args.annotations, args.images)
-    fractions = list(args.val_fraction) + [0.0] * (len(sources) - len(args.val_fraction))
-    if len(fractions) > len(sources):
-        raise ValueError(f"--val-fraction has {len(args.val_fraction)} values for {len(sources)} annotation file(s)")
-    splits = [split_image_ids(s.image_ids, f, args.split_seed) for s, f in zip(sources, fractions)]
+    fractions, tests = (_per_file(args, name, len(sources)) for name in ("val_fraction", "held_out_fraction"))
+    test_ids = [split_image_ids(s.image_ids, t, args.split_seed)[1] for s, t in zip(sources, tests)]
+    splits = []
+    for source, f, t, test in zip(sources, fractions, tests, test_ids):
+        rest, val = split_image_ids(source.image_ids, f, args.split_seed, after=t)
+        splits.append((sorted(set(rest) - set(test)), val))
     if args.val_annotations:
         val_sources = coco_sources([args.val_annotations])
         val_ids = [val_sources[0].image_ids]
     else:
         val_sources = [s for s, (_, held) in zip(sources, splits) if held]
         val_ids = [held for _, held in splits if held]
-    held_names = {_file_name(s, i) for s, ids in zip(val_sources, val_ids) for i in ids}
+    held_names = {_file_name(s, i) for s, ids in [*zip(val_sources, val_ids), *zip(sources, test_ids)] for i in ids}
     train_parts = []
     for source, (train, _) in zip(sources, splits):
         kept = [i for i in train if _file_name(source, i) not in held_names]
@@ -171,6 +175,14 @@ def build_datasets(args, config) -> tuple[PersonCropDataset, PersonCropDataset |
                                     require_keypoints=args.require_keypoints, cache_images=not args.no_cache,
                                     score_cache=args.score_cache)
     return train_set, val_set, val_sources, val_ids
+
+
+def _per_file(args, name: str, files: int) -> list[float]:
+    """The per-file fractions of option ``name`` (missing values are 0)."""
+    values = list(getattr(args, name))
+    if len(values) > files:
+        raise ValueError(f"--{name.replace('_', '-')} has {len(values)} values for {files} annotation file(s)")
+    return values + [0.0] * (files - len(values))
 
 
 def _file_name(source, image_id: int) -> str:
