@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__
 from .estimators import ESTIMATORS
+from .limits import add_limit_arguments, apply_limit_arguments, positive_int
 from .registry import FUSION_PRIORS, METHODS, score_help
 
 #: The default person score of segment and demo: the shipped network (pose + BlazePose's score as inputs),
@@ -34,13 +35,6 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
 def _fusion_kwargs(args) -> dict:
     return {"temperature": args.temperature, "box_weight": args.box_weight, "background": args.background,
             "box_limit": not args.no_box_limit}
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -77,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                      f"torch extra): {score_help()}")
     seg.add_argument("--out", type=Path, default=Path("pose2instance_out"), help="output folder")
     _fusion_args(seg)
+    add_limit_arguments(seg)
 
     ev = sub.add_parser("evaluate", help="evaluate methods on a COCO person dataset", **fmt,
                         description="Runs every method on every image and reports per-instance IoU, accuracy "
@@ -96,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
                     help="evaluate persons with keypoints (default) or all non-crowd persons")
     ev.add_argument("--baseline", default="oracle-box", choices=METHODS, help="relative improvements are over it")
-    ev.add_argument("--limit", type=_positive_int, help="only the first N images (after --held-out)")
+    ev.add_argument("--limit", type=positive_int, help="only the first N images (after --held-out)")
     ev.add_argument("--held-out", type=float, metavar="F",
                     help="only the images a training run with --val-fraction F (and --split-seed) holds out of this "
                          "file: pose2instance.evaluation.split_image_ids")
@@ -105,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --held-out: evaluate the held-out images, or the training part (to choose "
                          "options without touching the held-out images)")
     ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"), help="output folder")
+    ev.add_argument("--overwrite", action="store_true", help="replace the report of an earlier run in --out "
+                    "(its metrics.json, table.md, accuracy.png and results_*.json are removed first)")
     _fusion_args(ev)
+    add_limit_arguments(ev)
 
     sub.add_parser("train", help="train a person-crop network (needs torch; torchrun for many GPUs)",
                    description="see `pose2instance train --help`", add_help=False)
@@ -119,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior")
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"), help="output folder")
     _fusion_args(demo)
+    add_limit_arguments(demo)
     return parser
 
 
@@ -204,36 +203,61 @@ def cmd_evaluate(args) -> int:
     from .io import CocoPersons, load_people_per_image
     from .registry import make_methods
 
-    _check_out_folder(args.out)  # before any work: a bad --out must not lose a whole evaluation
-    dataset = CocoPersons(args.annotations, args.images)
-    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
-    estimator = results = None
-    if args.keypoints == "estimated":
-        estimator = make_estimator(args.estimator)
-    elif args.keypoints != "gt":
-        results = load_people_per_image(args.keypoints, dataset)
-    ids = dataset.image_ids
-    if args.held_out is not None:
-        ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
-    ids = ids[: args.limit] if args.limit else ids
-    methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
-    report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,
-                              estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name)
-    print(format_tables(report))
-    print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
-    for f in report["failed"]:
-        print(f"FAILED image {f['image_id']}: {f['error']}", file=sys.stderr)
-    print(f"wrote {args.out}/metrics.json, table.md, accuracy.png, results_<method>.json")
-    return 1 if report["failed"] and not report["images"] else 0
+    with _claim_out_folder(args.out, args.overwrite):  # before any work: a bad --out must not lose the evaluation
+        dataset = CocoPersons(args.annotations, args.images)
+        scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+        estimator = results = None
+        if args.keypoints == "estimated":
+            estimator = make_estimator(args.estimator)
+        elif args.keypoints != "gt":
+            results = load_people_per_image(args.keypoints, dataset)
+        ids = dataset.image_ids
+        if args.held_out is not None:
+            ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
+        ids = ids[: args.limit] if args.limit else ids
+        methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
+        report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,
+                                  estimator=estimator, keypoint_results=results,
+                                  keypoints_name=Path(args.keypoints).name)
+        print(format_tables(report))
+        print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
+        for f in report["failed"]:
+            print(f"FAILED image {f['image_id']}: {f['error']}", file=sys.stderr)
+        print(f"wrote {args.out}/metrics.json, table.md, accuracy.png, results_<method>.json")
+        return 1 if report["failed"] and not report["images"] else 0
 
 
-def _check_out_folder(out: Path) -> None:
-    """``out`` is, or can be made, a writable folder; a clear error naming it otherwise."""
+def _claim_out_folder(out: Path, overwrite: bool):
+    """Make ``out`` this run's report folder; returns the open lock file (keep it open while writing).
+
+    ``out`` must be, or become, a writable folder that no other ``evaluate`` is writing to (an
+    advisory lock on ``out/.pose2instance.lock``, released when the process ends, even killed),
+    and must not hold an earlier report unless ``overwrite``, which removes that report's files.
+    """
+    from .evaluation import report_files
+
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out} is not writable")
+    lock = open(out / ".pose2instance.lock", "a")
+    try:
+        import fcntl
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # not POSIX: no lock
+        pass
+    except OSError:
+        lock.close()
+        raise ValueError(f"--out {out} is in use by another pose2instance evaluate; choose another folder") from None
+    old = report_files(out)
+    if old and not overwrite:
+        lock.close()
+        raise ValueError(f"--out {out} holds the report of an earlier run ({', '.join(p.name for p in old[:4])}"
+                         f"{' ...' if len(old) > 4 else ''}); pass --overwrite to replace it, or choose another folder")
+    for path in old:
+        path.unlink()
+    return lock
 
 
 def cmd_demo(args) -> int:
@@ -272,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
+    apply_limit_arguments(args)
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
     try:
         return commands[args.command](args)

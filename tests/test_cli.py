@@ -259,3 +259,60 @@ def test_evaluate_checks_out_before_any_image_and_stops_cleanly_on_ctrl_c(tmp_pa
     assert main(["evaluate", "--annotations", str(COCO_DEV), "--out", str(tmp_path / "ev")]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_evaluate_refuses_an_old_report_unless_overwrite_and_a_folder_in_use(tmp_path, capsys):
+    import fcntl
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--annotations", str(COCO_DEV), "--methods", "oracle-box", "euclidean", "--limit", "1",
+            "--out", str(out)]
+    assert main(argv) == 0
+    assert (out / "results_euclidean.json").is_file()
+    capsys.readouterr()
+    # a second run into the same folder would mix two runs' files: refused before any image
+    assert main(argv[:4] + ["oracle-box"] + argv[6:]) == 2
+    err = capsys.readouterr().err
+    assert "holds the report of an earlier run" in err and "--overwrite" in err
+    assert (out / "results_euclidean.json").is_file()
+    # --overwrite clears the old run's files: no stale results_euclidean.json beside the new report
+    (out / "notes.txt").write_text("mine")
+    assert main(argv[:4] + ["oracle-box"] + argv[6:] + ["--overwrite"]) == 0
+    assert not (out / "results_euclidean.json").exists() and (out / "results_oracle-box.json").is_file()
+    assert (out / "notes.txt").read_text() == "mine"  # only the report's own files are removed
+    assert set(json.loads((out / "metrics.json").read_text())["methods"]) == {"oracle-box"}
+    capsys.readouterr()
+    # a folder another evaluate is writing to is refused
+    with open(out / ".pose2instance.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(argv + ["--overwrite"]) == 2
+    assert "is in use by another pose2instance evaluate" in capsys.readouterr().err
+
+
+def test_limits_refuse_huge_images_and_keep_the_best_people(tmp_path, capsys):
+    from pathlib import Path
+
+    import pose2instance
+    from pose2instance.limits import LIMITS, set_limits
+    assets = Path(pose2instance.__file__).parent / "assets"
+    DEMO_IMAGE, DEMO_ANNOTATIONS = assets / "000000000790.jpg", assets / "000000000790.json"
+    before = set_limits()
+    try:
+        assert main(["segment", str(DEMO_IMAGE), "--keypoints", str(DEMO_ANNOTATIONS), "--score", "oracle",
+                     "--prior", "euclidean", "--max-pixels", "100000", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert "over the limit of 0.1" in err and "--max-pixels" in err and "000000000790.jpg" in err
+        assert main(["segment", str(DEMO_IMAGE), "--keypoints", str(DEMO_ANNOTATIONS), "--score", "oracle",
+                     "--prior", "euclidean", "--max-people", "2", "--out", str(tmp_path / "o")]) == 2
+        assert "4 non-crowd persons, more than the limit of 2" in capsys.readouterr().err
+        assert LIMITS.max_people == 2  # the CLI sets them for the process
+        # a keypoint results file with more people keeps the highest-scoring ones, with a warning
+        from pose2instance.io import read_keypoint_results
+        kp = [100.0, 100.0, 1.0] * 17
+        entries = [{"image_id": 1, "keypoints": kp, "score": s} for s in (0.3, 0.9, 0.1, 0.8)]
+        with pytest.warns(UserWarning, match="4 people; keeping the 2 with the highest scores"):
+            people = read_keypoint_results(entries, Path("res.json"), {1: (200, 200)})[1]
+        assert sorted(people.scores.tolist()) == pytest.approx([0.8, 0.9])
+    finally:
+        set_limits(**before)
+    with pytest.raises(ValueError, match="positive integer"):
+        set_limits(max_people=0)

@@ -137,11 +137,20 @@ def test_clear_errors_for_existing_runs_and_changed_configs(reference, tmp_path,
     assert train_main(train_args(tmp_path / "new", extra=("--val-fraction", "0.3", "--val-annotations",
                                                          str(COCO_DEV)))) == 2
     assert "--val-fraction and --val-annotations exclude each other" in capsys.readouterr().err
-    # A corrupt optimizer state is named.
-    last = out / "checkpoints" / f"step_{STEPS:07d}"
+    # A corrupt latest checkpoint is named and skipped: the run goes on from the older one.
+    last, older = (out / "checkpoints" / f"step_{s:07d}" for s in (STEPS, STEPS - 10))
     (last / "train_state.safetensors").write_bytes(b"\x00garbage")
-    assert train_main(train_args(out, steps=STEPS + 1, extra=("--resume",))) == 2
-    assert "train_state.safetensors: not a readable safetensors file" in capsys.readouterr().err
+    assert train_main(train_args(out, steps=STEPS + 1, extra=("--resume",))) == 0
+    err = capsys.readouterr().err
+    assert "train_state.safetensors: not a readable safetensors file" in err
+    assert f"resuming from the older checkpoint {older}" in err and f"at step {STEPS - 10} of {STEPS + 1}" in err
+    assert [r["step"] for r in rows(out)][-1] == str(STEPS + 1)
+    # When no checkpoint loads, the error names each one.
+    for step in (out / "checkpoints").glob("step_*"):
+        (step / "train_state.json").write_bytes(b"\xff\xfe not json")
+    assert train_main(train_args(out, steps=STEPS + 2, extra=("--resume",))) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint in" in err and "can be resumed from" in err and "train_state.json: invalid JSON" in err
 
 
 def test_dataset_without_usable_person_fails_clearly(tmp_path, capsys):

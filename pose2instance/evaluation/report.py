@@ -56,6 +56,13 @@ def format_tables(report: dict) -> str:
     return text
 
 
+def report_files(out_dir: Path) -> list[Path]:
+    """The files of an earlier report in ``out_dir`` (what :func:`write_report` writes), sorted."""
+    names = {"metrics.json", "table.md", "accuracy.png"}
+    return sorted(p for p in Path(out_dir).glob("*") if p.is_file() and
+                  (p.name in names or (p.name.startswith("results_") and p.suffix == ".json")))
+
+
 def write_report(report: dict, evaluators: dict[str, InstanceEvaluator], out_dir: Path, dataset_name: str) -> None:
     """Write ``results_<method>.json``, ``accuracy.png``, ``table.md`` and last ``metrics.json`` to ``out_dir``.
 

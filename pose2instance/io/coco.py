@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
+from ..limits import LIMITS
 from ..structures import NUM_KEYPOINTS, Persons, xywh_to_xyxy
 from .images import load_image
 from .jsonio import FormatError, integer_field, read_json, require_fields, xywh_box
@@ -49,9 +50,12 @@ class CocoPersons:
             what = f"{self.path}: images[{i}]"
             require_fields(im, ("id", "file_name", "width", "height"), what)
             image_id = integer_field(im, "id", what)
+            _check_file_name(im["file_name"], what)
             if integer_field(im, "width", what) <= 0 or integer_field(im, "height", what) <= 0:
                 raise FormatError(f"{what}: width and height must be positive, got {im['width']}x{im['height']}")
             self.images[image_id] = dict(im, id=image_id, width=int(im["width"]), height=int(im["height"]))
+        if not isinstance(data.get("categories", []), list):
+            raise FormatError(f"{self.path}: field 'categories' must be a list, got {type(data['categories']).__name__}")
         persons = [c for c in data.get("categories", []) if isinstance(c, Mapping) and c.get("name") == "person"]
         #: the category id of "person" in this file (1 in COCO); results are written with it.
         self.category_id = integer_field(persons[0], "id", f"{self.path}: categories") if persons else 1
@@ -74,6 +78,16 @@ class CocoPersons:
                 self._keypoints[ann_id] = parse_keypoints(ann["keypoints"], what, layouts=("coco17",))
             self._anns[image_id].append(ann)
         self.has_keypoints = bool(self._keypoints)
+        self._check_people_per_image()
+
+    def _check_people_per_image(self) -> None:
+        """Refuse an image with more non-crowd persons than ``LIMITS.max_people``."""
+        for image_id, anns in self._anns.items():
+            people = sum(not a.get("iscrowd", 0) for a in anns)
+            if people > LIMITS.max_people:
+                raise FormatError(f"{self.path}: image {image_id} has {people} non-crowd persons, more than the "
+                                  f"limit of {LIMITS.max_people} (raise it with --max-people, or "
+                                  "pose2instance.limits.set_limits(max_people=...))")
 
     def _default_image_dir(self) -> Path:
         parent = self.path.parent
@@ -99,6 +113,7 @@ class CocoPersons:
         return im["height"], im["width"]
 
     def image_path(self, image_id: int) -> Path:
+        """The image file: ``file_name`` (checked to stay inside the folder) under :attr:`image_dir`."""
         return self.image_dir / self.image(image_id)["file_name"]
 
     def load_image(self, image_id: int) -> np.ndarray:
@@ -167,3 +182,13 @@ class CocoPersons:
             if a.get("iscrowd", 0):
                 out |= self.mask_of(a)
         return out
+
+
+def _check_file_name(file_name: Any, what: str) -> None:
+    """A relative path inside the image folder: a non-empty string, not absolute, no ``..``."""
+    if not isinstance(file_name, str) or not file_name.strip():
+        raise FormatError(f"{what}: 'file_name' must be a non-empty string, got {file_name!r}")
+    path = PurePosixPath(file_name.replace("\\", "/"))
+    if path.is_absolute() or PureWindowsPath(file_name).is_absolute() or ".." in path.parts:
+        raise FormatError(f"{what}: 'file_name' {file_name!r} points outside the image folder; file names "
+                          "must be relative paths inside it (no absolute paths, no '..')")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from ..limits import LIMITS, check_pixels
+
+#: The EXIF tag of the orientation (1: as stored).
+EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(ValueError):
@@ -16,12 +22,16 @@ def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB.
 
     Repairs (documented): greyscale is replicated to three channels; an alpha
-    channel is dropped (the colour is used as is, not composited); palette,
-    CMYK and 16-bit images are converted to 8-bit RGB by Pillow; EXIF
-    orientation is *not* applied, so pixel coordinates match COCO annotations.
+    channel is dropped (the colour is used as is, not composited); palette and
+    CMYK images are converted to RGB by Pillow; 16-bit, 32-bit and float images are
+    scaled to 8 bits as :func:`as_rgb` says. EXIF orientation is *not* applied, so pixel
+    coordinates match COCO annotations (which are in the stored frame); a file whose
+    EXIF orientation is not 1 gets a warning, as its masks are in the stored frame,
+    not the one a photo viewer shows.
 
     Raises:
-        ImageError: the file is missing, empty, truncated or not an image.
+        ImageError: the file is missing, empty, truncated, not an image, or has more
+            pixels than ``LIMITS.max_pixels`` (checked from the header, before decoding).
     """
     path = Path(path)
     if not path.is_file():
@@ -30,6 +40,7 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: image file is empty")
     try:
         with Image.open(path) as im:
+            _check_size_and_orientation(im, path)
             im.load()
             direct = im.mode in ("L", "RGB", "RGBA", "I") or im.mode.startswith("I;16")
             return as_rgb(np.asarray(im if direct else im.convert("RGB")), source=str(path))
@@ -39,11 +50,26 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
 
 
+def _check_size_and_orientation(im: Image.Image, path: Path) -> None:
+    try:
+        check_pixels(im.height, im.width, str(path))
+    except ValueError as e:
+        raise ImageError(str(e)) from None
+    orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    if orientation not in (1, None):
+        warnings.warn(f"{path}: EXIF orientation {orientation} is not applied: pixels, keypoints and masks are in "
+                      "the stored frame (as in COCO), which a photo viewer shows rotated or mirrored. If your "
+                      "keypoints are in the displayed frame, rotate the file first (e.g. PIL.ImageOps.exif_transpose "
+                      "or `exiftran -ai`)", stacklevel=3)
+
+
 def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:
     """Bring an ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` array to ``(H, W, 3)`` uint8 RGB.
 
-    Float images are taken to be in ``[0, 1]``. Raises ``ImageError`` for other shapes
-    or an empty image.
+    Values are brought to 8 bits without wrapping around: floats are taken to be in
+    ``[0, 1]`` (NaN -> 0, clipped); integers up to 255 are kept, up to 65535 divided by 257
+    (16 bits), larger ones (32-bit) scaled so that the maximum is 255, with a warning;
+    negative values are clipped to 0. Raises ``ImageError`` for other shapes or an empty image.
     """
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 1:
@@ -57,8 +83,17 @@ def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:
     a = a[..., :3]
     if a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.floating):
-            a = np.clip(np.nan_to_num(a) * 255.0 + 0.5, 0, 255)
-        elif a.max(initial=0) > 255:
-            a = a / 257.0
-        a = a.astype(np.uint8)
+            a = np.clip(np.nan_to_num(a.astype(np.float64)) * 255.0 + 0.5, 0, 255)
+        elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+            a = np.clip(a.astype(np.float64), 0, None)
+            top = a.max(initial=0)
+            if top > 65535:
+                warnings.warn(f"{source}: values up to {top:.0f} (more than 16 bits) scaled to 0-255 by their "
+                              "maximum", stacklevel=2)
+                a = a * (255.0 / top)
+            elif top > 255:
+                a = a / 257.0
+        else:
+            raise ImageError(f"{source}: unsupported pixel type {a.dtype}")
+        a = np.clip(a, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(a)

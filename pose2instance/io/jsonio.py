@@ -47,6 +47,9 @@ def read_json(path: str | Path) -> Any:
     except json.JSONDecodeError as e:
         raise FormatError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
                           " (truncated or malformed file?)") from e
+    except RecursionError:
+        raise FormatError(f"{path}: JSON nested too deeply to read (thousands of levels of lists or objects); "
+                          "no pose2instance format nests more than a few") from None
 
 
 def require_fields(entry: Any, fields: tuple[str, ...], what: str) -> None:

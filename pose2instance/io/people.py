@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..layouts import LAYOUT_SIZES, detect_layout, to_coco17
+from ..limits import LIMITS
 from ..structures import NUM_KEYPOINTS, Persons, boxes_from_keypoints
 from .jsonio import FormatError, number_list
 
@@ -55,7 +56,8 @@ def estimated_persons(keypoints: np.ndarray, image_size: tuple[int, int], source
             keypoints' extent plus a margin); None: all from the keypoints.
         scores: ``(N,)`` person scores; None: the mean confidence of the used keypoints.
 
-    People with neither a keypoint of confidence > 0 nor a box are dropped with a warning.
+    People with neither a keypoint of confidence > 0 nor a box are dropped with a warning;
+    of more than ``LIMITS.max_people`` people, the highest-scoring ones are kept, with a warning.
     """
     kp = np.asarray(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3).copy()
     if ((kp[..., 2] > 1) | (kp[..., 2] < 0)).any():
@@ -69,6 +71,12 @@ def estimated_persons(keypoints: np.ndarray, image_size: tuple[int, int], source
     if not keep.all():
         warnings.warn(f"{source}: {int((~keep).sum())} person(s) with all-zero keypoint confidences and no box "
                       "skipped", stacklevel=2)
+    if keep.sum() > LIMITS.max_people:
+        warnings.warn(f"{source}: {int(keep.sum())} people; keeping the {LIMITS.max_people} with the highest "
+                      "scores (raise the limit with --max-people)", stacklevel=2)
+        ranked = np.flatnonzero(keep)[np.argsort(-np.asarray(scores, np.float64)[keep], kind="stable")]
+        keep = np.zeros_like(keep)
+        keep[np.sort(ranked[:LIMITS.max_people])] = True
     all_boxes = boxes_from_keypoints(kp, used, image_size)
     if boxes is not None:
         all_boxes[given] = np.asarray(boxes, np.float32)[given]

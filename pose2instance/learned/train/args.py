@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...limits import add_limit_arguments
 from ..dataset import Augmentation
 from ..models.networks import VARIANTS, ModelConfig
 from ..score_maps import SCORE_INPUTS
@@ -85,6 +86,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     r.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms")
     r.add_argument("--no-progress", action="store_true")
+    add_limit_arguments(p)
     return p
 
 

@@ -73,6 +73,10 @@ def save_checkpoint(out: Path, step: int, epoch: int, batch_in_epoch: int, model
     return final
 
 
+class ConfigMismatch(CheckpointError):
+    """A checkpoint of another model config: not a damaged file, so no older checkpoint is tried instead."""
+
+
 def latest_checkpoint(out: Path) -> Path | None:
     """The folder named by ``checkpoints/latest``, or None."""
     pointer = out / "checkpoints" / "latest"
@@ -82,6 +86,47 @@ def latest_checkpoint(out: Path) -> Path | None:
     if not (path / "train_state.json").is_file():
         raise CheckpointError(f"{pointer} names {path}, which is not a complete checkpoint")
     return path
+
+
+def resume_candidates(out: Path) -> list[Path]:
+    """The checkpoints to resume from, best first: the one ``checkpoints/latest`` names, then the others newest first."""
+    root = out / "checkpoints"
+    pointer = root / "latest"
+    first = [root / pointer.read_text(errors="replace").strip()] if pointer.is_file() else []
+    others = sorted((p for p in root.glob("step_*") if p.is_dir() and p not in first), reverse=True)
+    return first + others
+
+
+def load_newest_valid(out: Path, model: PersonNet, optimizer, scheduler, scaler, config: ModelConfig,
+                      warn: bool = True) -> tuple[Path, dict] | None:
+    """Restore the newest checkpoint of ``out`` that loads (see :func:`load_checkpoint`); None if there is none.
+
+    A damaged checkpoint (a cut-off or overwritten file) is skipped with a warning naming it
+    and the error, and the next older one is tried; every restore replaces all the state, so
+    a partly loaded damaged one leaves nothing behind.
+
+    Raises:
+        ConfigMismatch: the checkpoints were trained with another model config.
+        CheckpointError: checkpoints exist but none loads (the message names each error).
+    """
+    errors = []
+    for path in resume_candidates(out):
+        try:
+            scalars = load_checkpoint(path, model, optimizer, scheduler, scaler, config)
+        except ConfigMismatch:
+            raise
+        except (CheckpointError, OSError, KeyError, ValueError, RuntimeError) as e:
+            errors.append(f"{path.name}: {e}")
+            if warn:
+                print(f"warning: cannot resume from {path} ({e}); trying an older checkpoint", file=sys.stderr)
+            continue
+        if errors and warn:
+            print(f"warning: resuming from the older checkpoint {path}: the steps after it are done again",
+                  file=sys.stderr)
+        return path, scalars
+    if errors:
+        raise CheckpointError(f"no checkpoint in {out / 'checkpoints'} can be resumed from: " + "; ".join(errors))
+    return None
 
 
 #: Options that fix the sample order, the schedule and the model: a resumed run must keep them
@@ -127,13 +172,13 @@ def load_checkpoint(path: Path, model: PersonNet, optimizer, scheduler, scaler, 
     mine, theirs = config.to_json(), saved.to_json()
     diff = [k for k in mine if k not in ("pretrained", "norm", "extra") and mine[k] != theirs.get(k)]
     if diff:
-        raise CheckpointError(f"{weights}: checkpoint was trained with a different model config ("
+        raise ConfigMismatch(f"{weights}: checkpoint was trained with a different model config ("
                               + ", ".join(f"{k}: checkpoint {theirs.get(k)!r}, now {mine[k]!r}" for k in diff) + ")")
     load_state_checked(model, state, str(weights))
     try:
-        scalars = json.loads((path / "train_state.json").read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path / 'train_state.json'}: invalid JSON ({e.msg})") from e
+        scalars = json.loads((path / "train_state.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path / 'train_state.json'}: invalid JSON ({e})") from e
     tensors, _ = read_tensors(path / "train_state.safetensors")
     optimizer.load_state_dict(unflatten_optimizer(tensors, scalars["optimizer"]))
     scheduler.load_state_dict(scalars["scheduler"])

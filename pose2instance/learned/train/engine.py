@@ -56,11 +56,13 @@ from tqdm import tqdm
 
 from ...io import atomic_write_text, json_safe
 from ...evaluation.splits import split_image_ids
+from ...limits import apply_limit_arguments
 from ..dataset import PersonCropDataset, coco_sources
 from ..models.networks import PersonNet, save_model
 from ..models.weights import CheckpointError
 from .args import add_train_arguments, augmentation_from_args, model_config_from_args
-from .checkpoint import check_same_run, latest_checkpoint, load_checkpoint, run_arguments, save_checkpoint
+from .checkpoint import (check_same_run, latest_checkpoint, load_newest_valid, resume_candidates, run_arguments,
+                         save_checkpoint)
 from .distributed import Dist
 from .logs import METRIC_FIELDS, VAL_FIELDS, CsvLog, crop_validation, fmt, truncate_csv
 from .losses import compute_losses, lr_lambda
@@ -99,7 +101,10 @@ class Run:
 
 
 def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
-    """Check the options against ``--out``; clear it for ``--overwrite``. Returns ``(out, checkpoint, run options)``."""
+    """Check the options against ``--out``; clear it for ``--overwrite``.
+
+    Returns ``(out, the run folder to resume from or None, run options)``.
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.deterministic:
@@ -112,7 +117,7 @@ def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
-    resume_from = latest_checkpoint(out) if args.resume else None
+    resume_from = out if args.resume and resume_candidates(out) else None
     if not args.resume and not args.overwrite and (out / "checkpoints" / "latest").is_file():
         raise ValueError(f"{out} already holds a run; pass --resume to continue it or --overwrite to start over")
     if env.main:
@@ -210,10 +215,10 @@ def _build_run(args, env: Dist, out: Path, resume_from: Path | None) -> Run:
     run = Run(args, env, out, model, model, params, optimizer, scheduler, scaler, amp_dtype, train_set, val_set,
               val_sources, val_ids)
     if resume_from is not None:
-        scalars = load_checkpoint(resume_from, model, optimizer, scheduler, scaler, config)
+        path, scalars = load_newest_valid(resume_from, model, optimizer, scheduler, scaler, config, warn=env.main)
         run.step, run.epoch, run.batch_in_epoch = scalars["step"], scalars["epoch"], scalars["batch_in_epoch"]
         if env.main:
-            print(f"resuming from {resume_from} at step {run.step} of {args.steps}", file=sys.stderr)
+            print(f"resuming from {path} at step {run.step} of {args.steps}", file=sys.stderr)
     elif args.resume and env.main:
         print(f"note: no checkpoint in {out}/checkpoints; starting from scratch", file=sys.stderr)
     if env.world > 1:
@@ -435,6 +440,7 @@ def _train(args, env: Dist) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = add_train_arguments(argparse.ArgumentParser(prog="pose2instance train", description=__doc__.split("\n\n")[0]))
     args = parser.parse_args(argv)
+    apply_limit_arguments(args)
     try:
         return run_train(args)
     except (ValueError, FileNotFoundError) as e:
