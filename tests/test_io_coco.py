@@ -216,3 +216,93 @@ def test_image_size_mismatch_is_reported(tmp_path, coco_dev):
     ds = CocoPersons(path, image_dir=coco_dev.image_dir)
     with pytest.raises(CocoFormatError, match="image is 640x422 but .*a.json says 641x422"):
         ds.load_image(790)  # found through the image_dir override
+
+
+@pytest.mark.parametrize("segmentation, message", [  # segmentation(height, width)
+    (lambda h, w: [[1e12, 0, 10, 10, 20, 0]], "polygon 0 reaches .* more than one image size outside"),
+    (lambda h, w: [[0, 0, 10, 10, 20, 0], [float("nan"), 0, 10, 10, 20, 0]], "polygon 1 has a non-finite coordinate"),
+    (lambda h, w: [[0, 0, 10, 10, 20]], "polygon 0 has an odd number of coordinates"),
+    (lambda h, w: [[0, 0, "a", 10, 20, 0]], "polygon 0 must be a list of numbers"),
+    (lambda h, w: {"size": [100000, 100000], "counts": [5]}, r"RLE size: 100000x100000 .* over the limit"),
+    (lambda h, w: {"size": [10, 10], "counts": [5, 95]}, r"RLE size \[10, 10\] is not the image's"),
+    (lambda h, w: {"size": [0, w], "counts": [1]}, "RLE 'size' must be \\[height, width\\]"),
+    (lambda h, w: {"size": [h, w], "counts": 3.5}, "RLE 'counts' must be a string or a list of integers"),
+    (lambda h, w: {"size": [h, w], "counts": [h * w + 2, -2]}, "RLE run lengths must be non-negative"),
+    (lambda h, w: {"size": [h, w], "counts": [7, 3]}, "RLE run lengths add up to 10, not height x width"),
+    (lambda h, w: {"size": [h, w], "counts": "zzzz"}, "RLE 'counts' has the character 'z' at 0"),
+    (lambda h, w: {"size": [h, w], "counts": "1"}, "RLE run lengths add up to 1, not"),
+    (lambda h, w: {"size": [h, w], "counts": "P"}, "RLE .counts. string ends inside a number"),
+    (lambda h, w: "polygon", "unknown segmentation format str"),
+])
+def test_bad_segmentations_are_named_before_pycocotools_sees_them(tmp_path, segmentation, message):
+    data = json.loads(COCO_DEV.read_text())
+    ann = data["annotations"][0]
+    image = next(im for im in data["images"] if im["id"] == ann["image_id"])
+    ann["segmentation"] = segmentation(image["height"], image["width"])
+    (tmp_path / "annotations").mkdir()
+    path = tmp_path / "annotations" / "bad.json"
+    path.write_text(json.dumps(data))
+    ds = CocoPersons(path, IMAGES)
+    with pytest.raises(CocoFormatError, match=f"bad.json: annotation id {ann['id']} .*bad 'segmentation': {message}"):
+        ds.mask_of(ann)
+
+
+def test_compressed_counts_decoder_matches_pycocotools(demo):
+    from pose2instance.io.rle import compressed_counts
+    _, persons = demo
+    rng = np.random.default_rng(0)
+    masks = list(persons.masks) + [rng.random((37, 23)) < 0.5, np.zeros((5, 4), bool), np.ones((3, 3), bool)]
+    for mask in masks:
+        runs = compressed_counts(mask_to_rle(mask)["counts"])
+        flat = mask.T.ravel()  # column-major, as COCO
+        edges = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+        expected = np.diff(np.r_[0, edges, flat.size]).tolist()
+        if flat[0]:
+            expected = [0] + expected  # runs start with a (possibly empty) run of zeros
+        assert runs == expected
+        assert sum(runs) == mask.size
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["images"][0].update(file_name=5), r"images\[0\]: 'file_name' must be a non-empty string, got 5"),
+    (lambda d: d.update(categories={"a": 1}), "field 'categories' must be a list, got dict"),
+    (lambda d: d["annotations"][0].update(category_id={"x": 1}), r"annotations\[0\].*'category_id' must be an integer"),
+    (lambda d: d["images"][0].update(file_name="../../etc/x.jpg"), "points outside the image folder"),
+    (lambda d: d["images"][0].update(file_name="/etc/passwd"), "points outside the image folder"),
+    (lambda d: d["images"][0].update(file_name="C:\\\\x.jpg"), "points outside the image folder"),
+])
+def test_wrong_field_types_and_escaping_file_names_are_named(tmp_path, edit, message):
+    with pytest.raises(CocoFormatError, match=message):
+        CocoPersons(_edited_dev(tmp_path, edit))
+
+
+def test_deeply_nested_json_and_nan_image_ids_are_named(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CocoFormatError, match="deep.json: JSON nested too deeply"):
+        read_json(deep)
+    res = tmp_path / "res.json"
+    for bad in ("NaN", "Infinity", "1.5"):
+        res.write_text('[{"image_id": %s, "keypoints": [%s], "score": 1}]' % (bad, ", ".join(["1"] * 51)))
+        with pytest.raises(CocoFormatError, match=r"res.json: \[0\]: 'image_id' must be an integer"):
+            load_keypoint_results(res, {790: (422, 640)})
+
+
+def test_exif_rotation_is_warned_and_wide_images_do_not_wrap(tmp_path):
+    from PIL import Image
+    rgb = load_image(IMAGES / "000000000790.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown
+    Image.fromarray(rgb).save(tmp_path / "turned.jpg", exif=exif)
+    with pytest.warns(UserWarning, match="turned.jpg: EXIF orientation 6 is not applied"):
+        turned = load_image(tmp_path / "turned.jpg")
+    assert turned.shape == rgb.shape  # pixels as stored, like COCO's annotations
+    # 32-bit integers above 16 bits are scaled by their maximum, never wrapped around
+    ramp = (np.arange(64 * 64, dtype=np.int64).reshape(64, 64) * 100_000).astype(np.int32)
+    Image.fromarray(ramp, "I").save(tmp_path / "deep.tif")
+    with pytest.warns(UserWarning, match="more than 16 bits"):
+        grey = load_image(tmp_path / "deep.tif")[..., 0].astype(int)
+    assert grey[0, 0] == 0 and grey[-1, -1] == 255
+    assert (np.diff(grey.ravel()) >= 0).all()  # monotone: no wrap-around
+    sixteen = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
+    assert as_rgb(sixteen).max() == 65520 // 257

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -98,6 +99,17 @@ def test_wrong_architecture_is_a_clear_error(tmp_path):
     # A config naming an unknown variant.
     (tmp_path / "seg" / "config.json").write_text('{"variant": "detr"}')
     with pytest.raises(CheckpointError, match="config.json.*unknown model variant 'detr'"):
+        load_model(tmp_path / "seg")
+    # Absurd or non-finite sizes are refused before anything is allocated, naming the file and the field.
+    for field, value, message in (("width", 10**6, "width must be an integer from 1 to 512"),
+                                  ("crop_size", 65536, "crop_size must be an integer from 1 to 1024"),
+                                  ("margin", float("nan"), "margin must be a number from 1 to 10"),
+                                  ("width", "32", "width must be an integer")):
+        (tmp_path / "seg" / "config.json").write_text(json.dumps({"variant": "seg", field: value}))
+        with pytest.raises(CheckpointError, match=f"seg/config.json: bad model config: {message}"):
+            load_model(tmp_path / "seg")
+    (tmp_path / "seg" / "config.json").write_bytes(b"\xff\xfe\x00{")
+    with pytest.raises(CheckpointError, match="seg/config.json: not a JSON model config"):
         load_model(tmp_path / "seg")
 
 

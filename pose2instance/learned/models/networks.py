@@ -80,13 +80,22 @@ class ModelConfig:
     score_input: str | None = None
     extra: dict = field(default_factory=dict)
 
+    #: Bounds that keep a config from allocating absurd memory (a network of width 1e6, 1e5-pixel crops).
+    MAX_WIDTH, MAX_CROP_SIZE, MAX_MARGIN = 512, 1024, 10.0
+
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
+        for name, top in (("width", self.MAX_WIDTH), ("crop_size", self.MAX_CROP_SIZE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise ValueError(f"{name} must be an integer from 1 to {top}, got {value!r}")
         if self.crop_size % 16 or self.crop_size < 32:
             raise ValueError(f"crop_size must be a multiple of 16 and at least 32, got {self.crop_size}")
-        if self.margin < 1.0:
-            raise ValueError(f"margin must be >= 1 (crop side over box side), got {self.margin}")
+        for name, low, top in (("margin", 1.0, self.MAX_MARGIN), ("prior_clip", 1e-3, 100.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= top:
+                raise ValueError(f"{name} must be a number from {low:g} to {top:g}, got {value!r}")
         self.priors = tuple(self.priors)
         if self.score_input is not None:
             from ..score_maps import SCORE_INPUTS
@@ -209,9 +218,11 @@ def read_config(weights: Path, meta: dict[str, str] | None = None) -> ModelConfi
     for candidate in (weights.with_suffix(".json"), weights.parent / "config.json"):
         if candidate.is_file():
             try:
-                data = json.loads(candidate.read_text())
+                data = json.loads(candidate.read_text(encoding="utf-8"))
             except json.JSONDecodeError as e:
                 raise CheckpointError(f"{candidate}: invalid JSON ({e.msg} at line {e.lineno})") from e
+            except (UnicodeDecodeError, RecursionError) as e:
+                raise CheckpointError(f"{candidate}: not a JSON model config ({type(e).__name__})") from e
             return ModelConfig.from_json(data, str(candidate))
     if meta and "pose2instance_config" in meta:
         return ModelConfig.from_json(json.loads(meta["pose2instance_config"]), f"{weights} (metadata)")
