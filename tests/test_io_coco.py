@@ -270,6 +270,7 @@ def test_compressed_counts_decoder_matches_pycocotools(demo):
     (lambda d: d["images"][0].update(file_name="../../etc/x.jpg"), "points outside the image folder"),
     (lambda d: d["images"][0].update(file_name="/etc/passwd"), "points outside the image folder"),
     (lambda d: d["images"][0].update(file_name="C:\\\\x.jpg"), "points outside the image folder"),
+    (lambda d: d["images"][0].update(width=2**40), r"images\[0\]: 1099511627776x\d+ is .* over the limit"),
 ])
 def test_wrong_field_types_and_escaping_file_names_are_named(tmp_path, edit, message):
     with pytest.raises(CocoFormatError, match=message):

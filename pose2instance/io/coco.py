@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import LIMITS
+from ..limits import LIMITS, check_pixels
 from ..structures import NUM_KEYPOINTS, Persons, xywh_to_xyxy
 from .images import load_image
 from .jsonio import FormatError, integer_field, read_json, require_fields, xywh_box
@@ -53,6 +53,10 @@ class CocoPersons:
             _check_file_name(im["file_name"], what)
             if integer_field(im, "width", what) <= 0 or integer_field(im, "height", what) <= 0:
                 raise FormatError(f"{what}: width and height must be positive, got {im['width']}x{im['height']}")
+            try:
+                check_pixels(int(im["height"]), int(im["width"]), what)
+            except ValueError as e:
+                raise FormatError(str(e)) from None
             self.images[image_id] = dict(im, id=image_id, width=int(im["width"]), height=int(im["height"]))
         if not isinstance(data.get("categories", []), list):
             raise FormatError(f"{self.path}: field 'categories' must be a list, got {type(data['categories']).__name__}")
