@@ -193,3 +193,28 @@ def test_learned_score_plugs_into_fusion(coco_dev):
     assert 0.0 <= score.min() and score.max() <= 1.0
     masks = Pose2Instance("euclidean")(persons, score, image).masks
     assert np.mean(paired_iou(masks, persons.masks)) > 0.7  # 0.805 measured (0.618 for the network shipped before)
+
+
+def test_flip_test_time_augmentation_is_mirror_equivariant(demo):
+    from dataclasses import replace
+
+    from pose2instance.structures import COCO_FLIP_INDEX
+    image, persons = demo
+    w = image.shape[1]
+    kp = persons.keypoints[:, list(COCO_FLIP_INDEX)].copy()
+    kp[..., 0] = np.where(kp[..., 2] > 0, w - 1 - kp[..., 0], 0)
+    boxes = persons.boxes.copy()
+    boxes[:, [0, 2]] = w - 1 - persons.boxes[:, [2, 0]]
+    mirrored = replace(persons, keypoints=kp, boxes=boxes, masks=None)
+    torch.manual_seed(0)
+    model = build_model("pose", crop_size=64, width=16).eval()
+    plain, averaged = Predictor(model, "cpu"), Predictor(model, "cpu", flip=True)
+    one = averaged.logits(image, persons)
+    other = averaged.logits(np.ascontiguousarray(image[:, ::-1]), mirrored)
+    inside = (one > OUTSIDE_LOGIT) & (other[:, :, ::-1] > OUTSIDE_LOGIT)
+    # the averaged logits of the mirrored photo are the mirror of the photo's (an untrained network is not)
+    assert np.median(np.abs(other[:, :, ::-1] - one)[inside]) < 0.02
+    single = plain.logits(image, persons)
+    assert np.median(np.abs(plain.logits(np.ascontiguousarray(image[:, ::-1]), mirrored)[:, :, ::-1]
+                            - single)[inside]) > 0.05
+    assert not np.allclose(one, single)

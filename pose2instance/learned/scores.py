@@ -27,6 +27,7 @@ class LearnedScore(PersonScorer):
             for :func:`pose2instance.learned.models.load_default_model`.
         device: ``"cpu"``, ``"cuda"``, ... (default CUDA when available).
         batch_size: people per forward pass.
+        flip: test-time flip augmentation (see :class:`~pose2instance.learned.models.Predictor`).
 
     Calling it gives ``(H, W)`` float32: the highest probability of any person at each
     pixel (0 where no one's crop reaches). With no people it returns zeros.
@@ -34,10 +35,10 @@ class LearnedScore(PersonScorer):
 
     name = "learned"
 
-    def __init__(self, model=None, device=None, batch_size: int = 32):
+    def __init__(self, model=None, device=None, batch_size: int = 32, flip: bool = False):
         if model is None:
             model = load_default_model("cpu")
-        self.predictor = Predictor(model, device, batch_size)
+        self.predictor = Predictor(model, device, batch_size, flip)
 
     def __call__(self, image: np.ndarray, persons: Persons, image_path: str | Path | None = None) -> np.ndarray:
         if not len(persons):
@@ -54,6 +55,7 @@ class LearnedMasks(MaskMethod):
         device: ``"cpu"``, ``"cuda"`` ... (default CUDA when available).
         threshold: probability above which a pixel is the person's.
         exclusive: a pixel goes only to the most probable person (disjoint masks).
+        flip: test-time flip augmentation (see :class:`~pose2instance.learned.models.Predictor`).
 
     The network is loaded on first use, so building the method is cheap.
     """
@@ -62,8 +64,9 @@ class LearnedMasks(MaskMethod):
     needs_score = False
     needs_image = True
 
-    def __init__(self, model: Any = None, device: str | None = None, threshold: float = 0.5, exclusive: bool = True):
-        self.model, self.device, self.threshold, self.exclusive = model, device, threshold, exclusive
+    def __init__(self, model: Any = None, device: str | None = None, threshold: float = 0.5, exclusive: bool = True,
+                 flip: bool = False):
+        self.model, self.device, self.threshold, self.exclusive, self.flip = model, device, threshold, exclusive, flip
         self._predictor = None
 
     @property
@@ -71,7 +74,7 @@ class LearnedMasks(MaskMethod):
         """The :class:`~pose2instance.learned.models.Predictor` (loaded once)."""
         if self._predictor is None:
             model = load_default_model("cpu") if self.model is None else self.model
-            self._predictor = Predictor(model, self.device)
+            self._predictor = Predictor(model, self.device, flip=self.flip)
         return self._predictor
 
     def predict(self, persons: Persons, score: np.ndarray | None, image: np.ndarray | None = None) -> np.ndarray:

@@ -4,7 +4,9 @@
 (boxes XYXY in image pixels; keypoints for the ``pose`` variant), crops a square window
 around every box (:class:`pose2instance.crops.CropWindow`, side ``max(w, h) * margin``),
 runs the network on the crops in batches, and pastes every mask logit back to image
-coordinates (bilinear). Device-agnostic: ``device=None`` picks CUDA when available.
+coordinates (bilinear). With ``flip`` (test-time augmentation) the network also runs on the
+mirrored crops (mirrored windows: the prior channels swap left and right as in training)
+and the two logits are averaged. Device-agnostic: ``device=None`` picks CUDA when available.
 """
 
 from __future__ import annotations
@@ -54,25 +56,28 @@ class Predictor:
         model: the network (or a checkpoint path, loaded with :func:`load_model`).
         device: ``"cpu"``, ``"cuda"``, ... ; default CUDA when available.
         batch_size: people per forward pass.
+        flip: average the logits of each crop and of its mirror image (twice the network time).
     """
 
-    def __init__(self, model: PersonNet | str | Path, device: str | torch.device | None = None, batch_size: int = 32):
+    def __init__(self, model: PersonNet | str | Path, device: str | torch.device | None = None, batch_size: int = 32,
+                 flip: bool = False):
         self.device = torch.device(device) if device is not None else default_device()
         self.model = (load_model(model, self.device) if isinstance(model, (str, Path)) else model).to(self.device).eval()
         self.config = self.model.config
         self.batch_size = batch_size
+        self.flip = flip
         self.prior_channels = PriorChannels(self.config.priors, self.config.others, self.config.prior_clip) \
             if self.config.variant == "pose" else None
         self.score_input = make_score_input(self.config.score_input) if self.config.score_input else None
 
-    def windows(self, persons: Persons) -> list[CropWindow]:
-        """The crop window of every person (no jitter)."""
-        return [CropWindow.around(b, self.config.margin) for b in persons.boxes]
+    def windows(self, persons: Persons, flip: bool = False) -> list[CropWindow]:
+        """The crop window of every person (no jitter; mirrored with ``flip``)."""
+        return [CropWindow.around(b, self.config.margin, flip=flip) for b in persons.boxes]
 
-    def inputs(self, image: np.ndarray, persons: Persons) -> tuple[torch.Tensor, list[CropWindow]]:
+    def inputs(self, image: np.ndarray, persons: Persons, flip: bool = False) -> tuple[torch.Tensor, list[CropWindow]]:
         """``(N, 3 + P (+ 1), n, n)`` float32 network inputs on the predictor's device, and their windows."""
         n = self.config.crop_size
-        windows = self.windows(persons)
+        windows = self.windows(persons, flip)
         planes = image_tensor(image)
         if self.config.score_input:
             score = quantise_score(self.score_input(image, persons)).astype(np.float32) / 255  # as in training
@@ -90,8 +95,14 @@ class Predictor:
 
     @torch.no_grad()
     def crop_logits(self, image: np.ndarray, persons: Persons) -> tuple[torch.Tensor, list[CropWindow]]:
-        """``(N, n, n)`` float32 mask logits on the crops, and the windows."""
-        x, windows = self.inputs(image, persons)
+        """``(N, n, n)`` float32 mask logits on the (unmirrored) crops, and their windows."""
+        logits, windows = self._run(*self.inputs(image, persons))
+        if self.flip:
+            mirrored, _ = self._run(*self.inputs(image, persons, flip=True))
+            logits = (logits + mirrored.flip(-1)) / 2
+        return logits, windows
+
+    def _run(self, x: torch.Tensor, windows: list[CropWindow]) -> tuple[torch.Tensor, list[CropWindow]]:
         out = [self.model(x[i:i + self.batch_size])["mask"][:, 0].float() for i in range(0, len(x), self.batch_size)]
         n = self.config.crop_size
         return (torch.cat(out) if out else x.new_zeros((0, n, n))), windows
