@@ -2,10 +2,13 @@
 
     python benchmarks/bench_priors.py [--repeats 7]
 
-Prints median milliseconds per stage (Euclidean prior, SLIC, graph build, Dijkstra
-for all people, fusion), the totals per method, and the Dijkstra vs Floyd-Warshall
-ratio on the same superpixel graphs (about 250, 500 and 1000 superpixels: the
-actual counts are printed). People
+Prints median milliseconds per stage (Euclidean prior, superpixel graph, Dijkstra
+for all people, fusion) and the totals per method; the old code paths against today's
+in the same run (Euclidean: scipy's distance transform over the whole image against
+OpenCV's inside each box; geodesic: SLIC at full resolution with 5 iterations against
+half resolution with 3), with whether the masks are identical; and the Dijkstra vs
+Floyd-Warshall ratio on the same superpixel graphs (about 250, 500 and 1000
+superpixels: the actual counts are printed). People
 are real COCO dev skeletons (with boxes) taken from several 640-wide images.
 """
 
@@ -68,31 +71,23 @@ def main(argv=None):
         score[int(b[1]):int(b[3]), int(b[0]):int(b[2])] = 0.9
     geo = GeodesicPrior()
     print(f"image {image_id} (640x480), {args.repeats} repeats, median ms; geodesic: {geo.n_segments} SLIC "
-          f"segments, {geo.slic_iterations} iterations\n")
-    print("| people | euclidean prior | SLIC | graph build | Dijkstra (all people) | fusion | "
-          "euclidean total | geodesic total |\n|---|---|---|---|---|---|---|---|")
-    from skimage.color import rgb2gray
-    from skimage.filters import sobel
-    from skimage.segmentation import slic
-    from pose2instance.priors.geodesic import graph_from_labels
-    labels = slic(image, n_segments=geo.n_segments, compactness=geo.compactness, max_num_iter=geo.slic_iterations,
-                  start_label=0)
-    graph = graph_from_labels(labels, sobel(rgb2gray(image)), geo.edge_weight)
+          f"segments, {geo.slic_iterations} iterations at {geo.scale:g} x the resolution\n")
+    print("| people | euclidean prior | superpixel graph (SLIC + graph) | Dijkstra (all people) | fusion | "
+          "euclidean total | geodesic total |\n|---|---|---|---|---|---|---|")
+    graph = geo.graph(image)
     for n in (1, 5, 20):
         people = pool.subset(np.arange(n))
         aff = EuclideanPrior().affinity(people)
         row = {
             "euclidean": median_ms(lambda: EuclideanPrior().affinity(people), args.repeats),
-            "slic": median_ms(lambda: slic(image, n_segments=geo.n_segments, compactness=geo.compactness,
-                                           max_num_iter=geo.slic_iterations, start_label=0), args.repeats),
-            "graph": median_ms(lambda: graph_from_labels(labels, sobel(rgb2gray(image)), geo.edge_weight),
-                               args.repeats),
+            "graph": median_ms(lambda: geo.graph(image), args.repeats),
             "dijkstra": median_ms(lambda: geo.distances(people, image, graph), args.repeats),
             "fusion": median_ms(lambda: fuse(aff, score), args.repeats),
             "euc_total": median_ms(lambda: Pose2Instance("euclidean")(people, score, image), args.repeats),
             "geo_total": median_ms(lambda: Pose2Instance("geodesic")(people, score, image), args.repeats),
         }
         print(f"| {n} | " + " | ".join(f"{v:.1f}" for v in row.values()) + " |")
+    euclidean_old_vs_new(pool, score, image, args.repeats)
     print("\nDijkstra (one multi-source run) vs Floyd-Warshall (all pairs), same graph, 5 sources:\n")
     print("| superpixels | Dijkstra ms | Floyd-Warshall ms | ratio |\n|---|---|---|---|")
     rng = np.random.default_rng(0)
@@ -103,6 +98,42 @@ def main(argv=None):
         f = median_ms(lambda: geodesic_distances(g, sources, method="floyd_warshall"), max(1, args.repeats // 3))
         print(f"| {g.num_nodes} | {d:.2f} | {f:.1f} | {f / d:.0f}x |")
     return 0
+
+
+def euclidean_old_vs_new(pool: Persons, score: np.ndarray, image: np.ndarray, repeats: int) -> None:
+    """Euclidean prior + fusion: the old path (scipy's EDT over the whole image for every person) against
+    today's (OpenCV's exact EDT, only inside each person's box under the fusion's box limit), same run."""
+    from pose2instance.fusion import box_masks
+    from pose2instance.priors import skeleton
+    from pose2instance.priors.skeleton import box_affinity
+
+    model = Pose2Instance("euclidean")
+
+    def old(people):
+        cv2, skeleton.cv2 = skeleton.cv2, None
+        try:
+            aff = EuclideanPrior().affinity(people) + model.box_weight * box_affinity(people)
+            return fuse(aff, score, model.temperature, claim=box_masks(people)).masks
+        finally:
+            skeleton.cv2 = cv2
+
+    print("\nEuclidean prior + fusion, old path (scipy EDT, whole image) vs today's (OpenCV EDT, box regions):\n")
+    print("| people | old ms | today ms | speed-up | masks identical |\n|---|---|---|---|---|")
+    for n in (1, 5, 20):
+        people = pool.subset(np.arange(n))
+        t_old = median_ms(lambda: old(people), repeats)
+        t_new = median_ms(lambda: model(people, score, image), repeats)
+        same = np.array_equal(old(people), model(people, score, image).masks)
+        print(f"| {n} | {t_old:.1f} | {t_new:.1f} | {t_old / t_new:.1f}x | {same} |")
+    full, today = Pose2Instance(GeodesicPrior(scale=1.0, slic_iterations=5)), Pose2Instance("geodesic")
+    print("\nGeodesic prior + fusion, old (SLIC at full resolution, 5 iterations) vs today's (half, 3):\n")
+    print("| people | old ms | today ms | speed-up | pixels that differ |\n|---|---|---|---|---|")
+    for n in (1, 5, 20):
+        people = pool.subset(np.arange(n))
+        t_old = median_ms(lambda: full(people, score, image), repeats)
+        t_new = median_ms(lambda: today(people, score, image), repeats)
+        differ = (full(people, score, image).labels != today(people, score, image).labels).mean()
+        print(f"| {n} | {t_old:.1f} | {t_new:.1f} | {t_old / t_new:.1f}x | {100 * differ:.2f} % |")
 
 
 if __name__ == "__main__":

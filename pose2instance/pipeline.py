@@ -19,7 +19,7 @@ import numpy as np
 
 from .fusion import FusionResult, box_masks, fuse, oracle_box_masks
 from .priors import PriorEncoder, make_prior
-from .priors.skeleton import box_affinity
+from .priors.skeleton import box_affinity, box_region
 from .structures import Persons
 
 
@@ -111,8 +111,9 @@ class Pose2Instance(MaskMethod):
         self.box_limit = box_limit
 
     def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
-        """``(N, H, W)`` float32 prior affinity plus the box term."""
-        aff = self.prior.affinity(persons, image)
+        """``(N, H, W)`` float32 prior affinity plus the box term (``-inf`` outside each box under the box limit)."""
+        regions = [box_region(b, persons.image_size) for b in persons.boxes] if self.box_limit else None
+        aff = self.prior.affinity(persons, image, regions)
         if self.box_weight and len(persons):
             aff = aff + self.box_weight * box_affinity(persons)
         return aff

@@ -130,3 +130,31 @@ def test_geodesic_needs_a_matching_image(demo):
         GeodesicPrior().affinity(persons, None)
     with pytest.raises(ValueError, match="image is"):
         GeodesicPrior().affinity(persons, image[:100])
+
+
+def test_box_regions_give_the_masks_of_the_whole_image_prior(coco_dev):
+    """The Euclidean prior computed only inside each box (the fusion's box limit) is exact there, and OpenCV's
+    distance transform gives scipy's values bit for bit: the masks are those of the whole-image scipy prior."""
+    from pose2instance.fusion import box_masks, fuse
+    from pose2instance.pipeline import Pose2Instance
+    from pose2instance.priors import EuclideanPrior, skeleton
+    from pose2instance.priors.skeleton import box_affinity, box_region
+
+    model = Pose2Instance("euclidean")
+    for image_id in coco_dev.image_ids:
+        persons = coco_dev.persons(image_id)
+        score = persons.masks.any(0).astype(np.float32) * 0.8 + 0.1
+        regions = [box_region(b, persons.image_size) for b in persons.boxes]
+        full = EuclideanPrior().affinity(persons)
+        windowed = EuclideanPrior().affinity(persons, regions=regions)
+        inside = box_masks(persons)
+        assert np.isneginf(windowed[~inside]).all()
+        assert np.array_equal(windowed[inside], full[inside])
+        cv2, skeleton.cv2 = skeleton.cv2, None  # scipy's transform on both paths: exactly the same masks
+        try:
+            whole = fuse(EuclideanPrior().affinity(persons) + model.box_weight * box_affinity(persons), score,
+                         model.temperature, claim=inside).masks
+            assert np.array_equal(model(persons, score).masks, whole), image_id
+        finally:
+            skeleton.cv2 = cv2
+        assert np.array_equal(model(persons, score).masks, whole), image_id

