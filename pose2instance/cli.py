@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--part", choices=("held-out", "train"), default="held-out",
                     help="with --held-out: evaluate the held-out images, or the training part (to choose "
                          "options without touching the held-out images)")
+    ev.add_argument("--workers", type=positive_int, default=None,
+                    help="processes predicting images (default: the number of cores); the report is the same "
+                         "for any number")
     ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"), help="output folder")
     ev.add_argument("--overwrite", action="store_true", help="replace the report of an earlier run in --out "
                     "(its metrics.json, table.md, accuracy.png and results_*.json are removed first)")
@@ -200,6 +203,7 @@ def cmd_segment(args) -> int:
 def cmd_evaluate(args) -> int:
     from .estimators import make_estimator
     from .evaluation import evaluate_dataset, format_tables, split_image_ids
+    from .evaluation.loop import default_workers
     from .io import CocoPersons, load_people_per_image
     from .registry import make_methods
 
@@ -218,9 +222,11 @@ def cmd_evaluate(args) -> int:
         methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
         report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,
                                   estimator=estimator, keypoint_results=results,
-                                  keypoints_name=Path(args.keypoints).name)
+                                  keypoints_name=Path(args.keypoints).name,
+                                  workers=args.workers or default_workers())
         print(format_tables(report))
-        print("stage time (s):", ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
+        print(f"wall time {report['wall_s']:.1f} s; stage time (s, summed over {report['workers']} worker(s)):",
+              ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
         for f in report["failed"]:
             print(f"FAILED image {f['image_id']}: {f['error']}", file=sys.stderr)
         print(f"wrote {args.out}/metrics.json, table.md, accuracy.png, results_<method>.json")

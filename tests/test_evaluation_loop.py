@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from pose2instance.io import CocoPersons
+from pose2instance.io import CocoPersons, json_safe
 from pose2instance.estimators import PoseEstimator
 from pose2instance.evaluation import evaluate_dataset
 from pose2instance.registry import make_methods
@@ -55,3 +55,23 @@ def test_false_positives_on_empty_images_lower_ap(two_images):
                                 estimator=GroundTruthPlusOne(two_images))
     assert only_790["methods"]["det-box-score"]["AP"] > m["AP"]
     assert set(report["per_instance_iou"]["det-box-score"]) == set(int(i) for i in two_images.persons(790).ids)
+
+
+def test_two_worker_processes_give_the_report_of_one(tmp_path):
+    dataset = CocoPersons(COCO_DEV)
+    methods = make_methods(["oracle-box", "euclidean", "geodesic"])
+    bad = json.loads(COCO_DEV.read_text())  # one image fails: it is reported the same way by a worker
+    next(a for a in bad["annotations"] if a["image_id"] == 790)["segmentation"] = [[float("nan")] * 6]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    broken = CocoPersons(tmp_path / "bad.json", COCO_DEV.parents[1] / "images")
+    for data in (dataset, broken):
+        one = evaluate_dataset(data, methods, OracleScore(), tmp_path / "one", progress=False, workers=1)
+        two = evaluate_dataset(data, methods, OracleScore(), tmp_path / "two", progress=False, workers=2)
+        assert two["workers"] == 2 and one["workers"] == 1
+        same = [json.dumps(json_safe(r[k]), sort_keys=True) for r in (one, two) for k in ("methods", "per_instance_iou")]
+        assert same[:2] == same[2:]  # NaN (no small persons) compares unequal to itself, JSON does not
+        assert [f["image_id"] for f in one["failed"]] == [f["image_id"] for f in two["failed"]]
+        for m in ("euclidean", "geodesic"):
+            assert (tmp_path / "one" / f"results_{m}.json").read_bytes() == \
+                (tmp_path / "two" / f"results_{m}.json").read_bytes()
+    assert [f["image_id"] for f in two["failed"]] == [790] and "non-finite" in two["failed"][0]["error"]

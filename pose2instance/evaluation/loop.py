@@ -10,10 +10,18 @@ relative improvements over the baseline, stage timings, the images that failed),
 ``results_<method>.json``, ``accuracy.png`` and ``table.md``.
 
 One failing image is reported and skipped; the run goes on.
+
+With ``workers > 1`` the images are predicted by that many processes (forked, so the
+methods, the score and the estimator are shared without being pickled; each process uses
+one torch and one OpenCV thread) and the predictions are merged in image order, so every
+number of the report is the same as with one process.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 import time
 import traceback
 from collections import defaultdict
@@ -77,10 +85,58 @@ def _predict_image(dataset: CocoPersons, image_id: int, methods: Sequence[MaskMe
     return gt, persons, predictions
 
 
+def _predict_or_fail(dataset, image_id, methods, scorer, people) -> tuple[int, tuple | None, dict | None, dict]:
+    """``(image id, prediction or None, failure or None, stage times)``: one image, its error caught."""
+    timing: dict[str, float] = defaultdict(float)
+    try:
+        return image_id, _predict_image(dataset, image_id, methods, scorer, people, timing), None, timing
+    except Exception as e:  # one bad image must not end the run
+        failure = {"image_id": int(image_id), "error": f"{type(e).__name__}: {e}",
+                   "where": traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()}
+        return image_id, None, failure, timing
+
+
+#: What forked workers predict with (set in the parent just before the pool forks).
+_SHARED: tuple | None = None
+
+
+def _one_thread() -> None:
+    """Pool initializer: one torch / OpenCV thread per worker, so N workers use N cores."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(1)
+
+
+def _predict_shared(image_id: int):
+    return _predict_or_fail(*_SHARED[:1], image_id, *_SHARED[1:])
+
+
+def _predictions(dataset, ids, methods, scorer, people, workers: int):
+    """``_predict_or_fail`` of every image, in the order of ``ids``, by ``workers`` processes."""
+    if workers <= 1 or len(ids) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for image_id in ids:
+            yield _predict_or_fail(dataset, image_id, methods, scorer, people)
+        return
+    global _SHARED
+    _SHARED = (dataset, methods, scorer, people)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(ids)), initializer=_one_thread) as pool:
+            yield from pool.imap(_predict_shared, ids)
+    finally:
+        _SHARED = None
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer=None,
                      out_dir: str | Path | None = None, subset: str = "keypoints", baseline: str = "oracle-box",
                      image_ids: list[int] | None = None, progress: bool = True, estimator=None,
-                     keypoint_results: Mapping[int, Persons] | None = None, keypoints_name: str = "") -> dict:
+                     keypoint_results: Mapping[int, Persons] | None = None, keypoints_name: str = "",
+                     workers: int = 1) -> dict:
     """Evaluate ``methods`` on ``dataset`` with person scores from ``scorer``.
 
     The people come from the ground truth (default: oracle keypoints and boxes, one
@@ -106,6 +162,7 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
         image_ids: restrict to these images (default: all).
         progress: show a progress bar.
         estimator, keypoint_results, keypoints_name: where estimated people come from.
+        workers: processes predicting images (see the module doc; 1 on systems without ``fork``).
 
     Returns:
         ``{"methods": {name: metrics}, "relative": {name: {metric: gain}}, "timing_s": {...},
@@ -124,13 +181,15 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
     failed, done = [], 0
     ids = dataset.image_ids if image_ids is None else list(image_ids)
     score_name = scorer.name if scorer is not None else "none"
-    for image_id in tqdm(ids, desc=f"evaluate ({score_name} score)", disable=not progress, unit="img"):
-        try:
-            out = _predict_image(dataset, image_id, built, scorer, people, timing)
-        except Exception as e:  # one bad image must not end the run
-            failed.append({"image_id": int(image_id), "error": f"{type(e).__name__}: {e}",
-                           "where": traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()})
-            tqdm.write(f"image {image_id} failed and is skipped: {type(e).__name__}: {e}")
+    started = time.perf_counter()
+    predictions_of = _predictions(dataset, ids, built, scorer, people, workers)
+    for image_id, out, failure, times in tqdm(predictions_of, total=len(ids), desc=f"evaluate ({score_name} score)",
+                                              disable=not progress, unit="img"):
+        for stage, seconds in times.items():
+            timing[stage] += seconds
+        if failure is not None:
+            failed.append(failure)
+            tqdm.write(f"image {image_id} failed and is skipped: {failure['error']}")
             continue
         if out is None:
             continue
@@ -143,6 +202,8 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
                 evaluators[name].process(image_id, gt.masks, gt.ids, in_subset, masks)
         done += 1
     report = _summarise(evaluators, people, timing, failed, done, score_name, subset, baseline)
+    report["workers"] = max(1, workers)
+    report["wall_s"] = round(time.perf_counter() - started, 3)  # timing_s sums the stages over the workers
     if out_dir is not None:
         names = {m.name: _reported_name(m.name, people) for m in built}
         write_report(report, {names[k]: ev for k, ev in evaluators.items()}, Path(out_dir), dataset.path.name)

@@ -42,7 +42,9 @@ def format_tables(report: dict) -> str:
     setting = "ground-truth keypoints and boxes" if kp == "ground truth" else \
         f"ESTIMATED keypoints and boxes ({kp}; IoU = best match per ground-truth person, AP with person scores)"
     title = (f"{report['images']} images, {report['subset']} persons, {setting}, person score: {report['score']}"
-             + (f", {len(report['failed'])} image(s) failed" if report["failed"] else ""))
+             + (f", {len(report['failed'])} image(s) failed" if report["failed"] else "")
+             + (f", {report['workers']} worker processes (the same numbers as one)" if report.get("workers", 1) > 1
+                else ""))
     text = f"**{title}**\n\n" + markdown_table(report["methods"], TABLE_COLUMNS)
     if all(m["count"] == 0 for m in report["methods"].values()):
         text += ("\nWARNING: no person was evaluated"
