@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from . import __version__
 from .estimators import ESTIMATORS
 from .limits import add_limit_arguments, apply_limit_arguments, positive_int
+from .parallel import default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
 
 #: The default person score of segment and demo: the shipped network (pose + BlazePose's score as inputs),
@@ -51,11 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = {"formatter_class": _HelpWithDefaults}
 
-    seg = sub.add_parser("segment", help="masks for the people of one image", **fmt,
-                         description="One mask per person of IMAGE from keypoints and a person score. Without "
+    seg = sub.add_parser("segment", help="masks for the people of one image, or of many", **fmt,
+                         description="One mask per person of each IMAGE from keypoints and a person score. Without "
                                      "--keypoints a pose estimator finds the people. Writes <stem>_results.json "
-                                     "(COCO results, RLE) and <stem>_overlay.png to --out.")
-    seg.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
+                                     "(COCO results, RLE) and <stem>_overlay.png to --out; for several images also "
+                                     "results.json with all of them.")
+    seg.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                     help="photos (any format Pillow reads) or folders of photos")
+    seg.add_argument("--workers", type=positive_int, default=None,
+                     help="processes for several images (default: the number of cores)")
     seg.add_argument("--keypoints", type=Path,
                      help="COCO annotation or keypoint results file (any pose estimator), OpenPose JSON "
                           "(BODY_25/COCO-18) or MediaPipe landmarks JSON; default: estimate them with --estimator")
@@ -160,7 +166,7 @@ def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, s
     entries = results_entries(image_id, result.masks, persons.scores, category_id, persons.keypoints, with_box=True)
     results_path = write_results(out / f"{image_path.stem}_results.json", entries)
     overlay_path = save_png(draw_overlay(image, result.masks, persons), out / f"{image_path.stem}_overlay.png")
-    return {"results": results_path, "overlay": overlay_path, "masks": result.masks, "score": score,
+    return {"results": results_path, "overlay": overlay_path, "masks": result.masks, "score": score, "entries": entries,
             "timing_ms": {"score": 1e3 * (t1 - t0), "prior+fusion": 1e3 * (t2 - t1)}}
 
 
@@ -168,42 +174,108 @@ def _people(n: int) -> str:
     return f"{n} person" if n == 1 else f"{n} people"
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _image_paths(paths: list[Path]) -> list[Path]:
+    """The photos named, folders expanded to their image files (sorted); output stems must be unique."""
+    out = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise ValueError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            out += found
+        else:
+            out.append(path)
+    stems = [p.stem for p in out]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise ValueError(f"several images are named {twice[:3]}: their outputs <stem>_results.json would collide")
+    return out
+
+
+def _batch_image_id(path: Path, position: int) -> int:
+    """The image id of a photo of a batch without an id from a keypoints file: its numeric stem, else its position."""
+    return int(path.stem) if path.stem.isdigit() else position
+
+
 def cmd_segment(args) -> int:
     from .estimators import make_estimator
-    from .io import load_boxes, load_image, load_people
+    from .io import write_results
 
-    image = load_image(args.image)
-    size = image.shape[:2]
-    args.out.mkdir(parents=True, exist_ok=True)  # fail on a bad --out before any work
+    paths = _image_paths(args.images)
+    if len(paths) > 1 and args.image_id is not None:
+        raise ValueError("--image-id picks the image of a keypoints file for one photo; give one IMAGE with it")
+    if args.keypoints is not None and args.boxes is not None:
+        raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
+    _check_out_folder(args.out)  # fail on a bad --out before any work
     scorer = _default_scorer(args.score, allow_oracle_fallback=False)
-    if args.keypoints is not None:
-        if args.boxes is not None:
-            raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
-        persons, image_id = load_people(args.keypoints, args.image, size, args.image_id)
-    else:
-        if scorer.needs_masks:
-            raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
-        estimator = make_estimator(args.estimator)
-        boxes = None if args.boxes is None else load_boxes(args.boxes, args.image, size, args.image_id)
-        t = time.perf_counter()
-        persons = estimator(image, boxes)
-        print(f"{estimator.name}: {_people(len(persons))} in {1e3 * (time.perf_counter() - t):.0f} ms")
-        image_id = args.image_id if args.image_id is not None else 0
+    if args.keypoints is None and scorer.needs_masks:
+        raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
+    estimator = make_estimator(args.estimator) if args.keypoints is None else None
+    if len(paths) == 1:
+        done = _segment_path(paths[0], args, scorer, estimator, args.image_id)
+        if "error" in done:
+            raise ValueError(done["error"])
+        _print_segmented(done)
+        return 0
+    jobs = [(path, _batch_image_id(path, i + 1)) for i, path in enumerate(paths)]
+    entries, failed = [], 0
+    finished = ordered_map(lambda job: _segment_path(job[0], args, scorer, estimator, job[1]), jobs,
+                           args.workers or default_workers())
+    for done in tqdm(finished, total=len(jobs), desc="segment", unit="img"):
+        if "error" in done:
+            failed += 1
+            tqdm.write(f"FAILED {done['image']}: {done['error']}", file=sys.stderr)
+            continue
+        entries += done["entries"]
+    combined = write_results(args.out / "results.json", entries)
+    print(f"{len(jobs) - failed} of {len(jobs)} images segmented ({len(entries)} people); wrote {combined} and "
+          f"<stem>_results.json, <stem>_overlay.png per image" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _segment_path(path: Path, args, scorer, estimator, image_id: int | None) -> dict:
+    """People, score, masks and outputs of one photo; ``{"image", "error"}`` instead of raising."""
+    from .io import load_boxes, load_image, load_people
     from .priors import make_prior
-    if make_prior(args.prior).needs_heatmaps and persons.heatmaps is None:
+
+    try:
+        image = load_image(path)
+        size = image.shape[:2]
+        if estimator is None:
+            persons, image_id = load_people(args.keypoints, path, size, image_id)
+            estimate_ms = None
+        else:
+            boxes = None if args.boxes is None else load_boxes(args.boxes, path, size, image_id)
+            t = time.perf_counter()
+            persons = estimator(image, boxes)
+            estimate_ms = 1e3 * (time.perf_counter() - t)
+            image_id = image_id if image_id is not None else 0
+        heatmap_note = make_prior(args.prior).needs_heatmaps and persons.heatmaps is None
+        done = segment_image(path, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
+    except (ValueError, OSError) as e:  # our errors name the file; a batch goes on with the next image
+        return {"image": str(path), "error": str(e)}
+    return {**done, "image": str(path), "people": len(persons), "estimator": estimator and estimator.name,
+            "estimate_ms": estimate_ms, "heatmap_note": heatmap_note, "scorer": scorer.name, "prior": args.prior,
+            "masks": None, "score": None}
+
+
+def _print_segmented(done: dict) -> None:
+    if done["estimator"]:
+        print(f"{done['estimator']}: {_people(done['people'])} in {done['estimate_ms']:.0f} ms")
+    if done["heatmap_note"]:
         print("note: these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior",
               file=sys.stderr)
-    done = segment_image(args.image, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
-    print(f"{_people(len(persons))}, person score: {scorer.name}, prior: {args.prior} "
+    print(f"{_people(done['people'])}, person score: {done['scorer']}, prior: {done['prior']} "
           f"({done['timing_ms']['score']:.0f} ms score, {done['timing_ms']['prior+fusion']:.0f} ms prior+fusion)")
     print(f"wrote {done['results']}\nwrote {done['overlay']}")
-    return 0
 
 
 def cmd_evaluate(args) -> int:
     from .estimators import make_estimator
     from .evaluation import evaluate_dataset, format_tables, split_image_ids
-    from .evaluation.loop import default_workers
     from .io import CocoPersons, load_people_per_image
     from .registry import make_methods
 
@@ -233,6 +305,15 @@ def cmd_evaluate(args) -> int:
         return 1 if report["failed"] and not report["images"] else 0
 
 
+def _check_out_folder(out: Path) -> None:
+    """``out`` is, or can be made, a writable folder; a clear error naming it otherwise."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable")
+
+
 def _claim_out_folder(out: Path, overwrite: bool):
     """Make ``out`` this run's report folder; returns the open lock file (keep it open while writing).
 
@@ -242,11 +323,7 @@ def _claim_out_folder(out: Path, overwrite: bool):
     """
     from .evaluation import report_files
 
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out} is not writable")
+    _check_out_folder(out)
     lock = open(out / ".pose2instance.lock", "a")
     try:
         import fcntl

@@ -219,7 +219,7 @@ def test_a_results_file_for_another_image_is_refused(tmp_path, capsys, coco_dev)
     (tmp_path / "file").write_text("x")
     assert main(["segment", str(IMAGE), "--keypoints", str(COCO_DEV), "--score", "oracle",
                  "--out", str(tmp_path / "file")]) == 2
-    assert "File exists" in capsys.readouterr().err
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 def test_evaluate_the_learned_method_on_held_out_images(tmp_path, capsys):
@@ -316,3 +316,35 @@ def test_limits_refuse_huge_images_and_keep_the_best_people(tmp_path, capsys):
         set_limits(**before)
     with pytest.raises(ValueError, match="positive integer"):
         set_limits(max_people=0)
+
+
+def test_segment_a_folder_in_parallel_gives_the_masks_of_one_by_one(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("000000000790.jpg", "000000060623.jpg", "000000252219.jpg"):
+        (folder / name).write_bytes((IMAGES / name).read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    (folder / "notes.txt").write_text("not an image")
+    argv = ["segment", str(folder), "--keypoints", str(COCO_DEV), "--score", "oracle", "--prior", "euclidean"]
+    assert main(argv + ["--workers", "2", "--out", str(tmp_path / "two")]) == 1  # one photo failed, the rest done
+    captured = capsys.readouterr()
+    assert "3 of 4 images segmented" in captured.out and "broken.jpg" in captured.err
+    assert main(argv + ["--workers", "1", "--out", str(tmp_path / "one")]) == 1
+    combined = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert combined == json.loads((tmp_path / "one" / "results.json").read_text())
+    assert {r["image_id"] for r in combined} == {790, 60623, 252219}
+    for stem in ("000000000790", "000000060623", "000000252219"):
+        assert (tmp_path / "two" / f"{stem}_overlay.png").is_file()
+        one_image = tmp_path / "single"
+        assert main(["segment", str(folder / f"{stem}.jpg"), "--keypoints", str(COCO_DEV), "--score", "oracle",
+                     "--prior", "euclidean", "--out", str(one_image)]) == 0
+        assert (one_image / f"{stem}_results.json").read_bytes() == \
+            (tmp_path / "two" / f"{stem}_results.json").read_bytes()
+    # two photos with one stem would overwrite each other's outputs: refused before any work
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "000000000790.png").write_bytes(b"")
+    assert main(["segment", str(folder), str(tmp_path / "b"), "--score", "oracle", "--keypoints", str(COCO_DEV)]) == 2
+    assert "several images are named ['000000000790']" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["segment", str(tmp_path / "empty"), "--keypoints", str(COCO_DEV)]) == 2
+    assert "no image files" in capsys.readouterr().err

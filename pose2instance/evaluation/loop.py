@@ -11,17 +11,15 @@ relative improvements over the baseline, stage timings, the images that failed),
 
 One failing image is reported and skipped; the run goes on.
 
-With ``workers > 1`` the images are predicted by that many processes (forked, so the
-methods, the score and the estimator are shared without being pickled; each process uses
-one torch and one OpenCV thread) and the predictions are merged in image order, so every
-number of the report is the same as with one process.
+With ``workers > 1`` the images are predicted by that many processes
+(:func:`pose2instance.parallel.ordered_map`: forked, so the methods, the score and the
+estimator are shared without being pickled; one torch and one OpenCV thread each) and the
+predictions are merged in image order, so every number of the report is the same as with
+one process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
 import time
 import traceback
 from collections import defaultdict
@@ -31,6 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..io import CocoPersons
+from ..parallel import ordered_map
 from ..pipeline import MaskMethod
 from ..structures import Persons
 from .metrics import InstanceEvaluator, evaluated_persons, relative_improvement
@@ -96,42 +95,6 @@ def _predict_or_fail(dataset, image_id, methods, scorer, people) -> tuple[int, t
         return image_id, None, failure, timing
 
 
-#: What forked workers predict with (set in the parent just before the pool forks).
-_SHARED: tuple | None = None
-
-
-def _one_thread() -> None:
-    """Pool initializer: one torch / OpenCV thread per worker, so N workers use N cores."""
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    if "cv2" in sys.modules:
-        sys.modules["cv2"].setNumThreads(1)
-
-
-def _predict_shared(image_id: int):
-    return _predict_or_fail(*_SHARED[:1], image_id, *_SHARED[1:])
-
-
-def _predictions(dataset, ids, methods, scorer, people, workers: int):
-    """``_predict_or_fail`` of every image, in the order of ``ids``, by ``workers`` processes."""
-    if workers <= 1 or len(ids) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for image_id in ids:
-            yield _predict_or_fail(dataset, image_id, methods, scorer, people)
-        return
-    global _SHARED
-    _SHARED = (dataset, methods, scorer, people)
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(ids)), initializer=_one_thread) as pool:
-            yield from pool.imap(_predict_shared, ids)
-    finally:
-        _SHARED = None
-
-
-def default_workers() -> int:
-    """The number of cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer=None,
                      out_dir: str | Path | None = None, subset: str = "keypoints", baseline: str = "oracle-box",
                      image_ids: list[int] | None = None, progress: bool = True, estimator=None,
@@ -182,7 +145,7 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
     ids = dataset.image_ids if image_ids is None else list(image_ids)
     score_name = scorer.name if scorer is not None else "none"
     started = time.perf_counter()
-    predictions_of = _predictions(dataset, ids, built, scorer, people, workers)
+    predictions_of = ordered_map(lambda i: _predict_or_fail(dataset, i, built, scorer, people), ids, workers)
     for image_id, out, failure, times in tqdm(predictions_of, total=len(ids), desc=f"evaluate ({score_name} score)",
                                               disable=not progress, unit="img"):
         for stage, seconds in times.items():
