@@ -2,7 +2,7 @@
 
     python benchmarks/show_training_samples.py --out docs/training_samples.png
 
-Rows: samples of the training recipe (copy-paste, border truncation, colour jitter); columns:
+Rows: samples of the training recipe (rotation, copy-paste, border truncation, colour jitter); columns:
 the crop as the network sees it, the target mask (white; grey = ignored pixels), the distance
 to the *other* people's skeletons (pasted people included; dark = near), and BlazePose's score.
 """
@@ -33,7 +33,7 @@ def main() -> int:
 
     config = ModelConfig("pose", crop_size=128, score_input="blazepose")
     ds = PersonCropDataset([(CocoPersons(args.annotations), None)], config,
-                           augment=Augmentation(copy_paste=1.0, colour=0.3, truncate=0.3), seed=3)
+                           augment=Augmentation(copy_paste=1.0, colour=0.3, truncate=0.3, rotate=20.0), seed=3)
     rows = []
     for i in range(args.samples):
         s = ds[i * 37 % len(ds)]
