@@ -4,10 +4,11 @@
 
 For 1, 5, 20 and 50 people on a 640x480 and a 1920x1080 image (real COCO dev skeletons
 and boxes, scaled to the image; a synthetic photo and person score), runs
-``Pose2Instance`` (Euclidean and geodesic, box limit on) once and reports the peak of the
-memory allocated while it runs (``tracemalloc``, which sees numpy's arrays; the
-interpreter and the libraries loaded before are not counted). Issue target: under 500 MB
-for 50 people at 1920x1080.
+``Pose2Instance.predict`` (Euclidean and geodesic, box limit on: fused box by box) once
+and reports the peak of the memory allocated while it runs (``tracemalloc``, which sees
+numpy's arrays; the interpreter and the libraries loaded before are not counted), and the
+same for the full-image fusion (``Pose2Instance.__call__``, which also returns the
+per-person maps). Issue target: under 500 MB for 50 people at 1920x1080.
 """
 
 from __future__ import annotations
@@ -50,20 +51,21 @@ def people(n: int, size: tuple[int, int]) -> Persons:
 def main() -> int:
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
-    print("| image | people | euclidean peak MB | geodesic peak MB |\n|---|---|---|---|")
+    print("| image | people | euclidean peak MB | geodesic peak MB | full-image fusion, euclidean peak MB |\n"
+          "|---|---|---|---|---|")
     for size in ((480, 640), (1080, 1920)):
         image = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
         score = rng.random(size, dtype=np.float32)
         for n in (1, 5, 20, 50):
             persons = people(n, size)
             row = []
-            for prior in ("euclidean", "geodesic"):
+            for prior, run in (("euclidean", "predict"), ("geodesic", "predict"), ("euclidean", "__call__")):
                 model = Pose2Instance(prior)
                 tracemalloc.start()
-                model(persons, score, image)
+                getattr(model, run)(persons, score, image)
                 row.append(tracemalloc.get_traced_memory()[1] / 2**20)
                 tracemalloc.stop()
-            print(f"| {size[1]}x{size[0]} | {n} | {row[0]:.0f} | {row[1]:.0f} |", flush=True)
+            print(f"| {size[1]}x{size[0]} | {n} | " + " | ".join(f"{v:.0f}" for v in row) + " |", flush=True)
     return 0
 
 

@@ -83,8 +83,8 @@ def main(argv=None):
             "graph": median_ms(lambda: geo.graph(image), args.repeats),
             "dijkstra": median_ms(lambda: geo.distances(people, image, graph), args.repeats),
             "fusion": median_ms(lambda: fuse(aff, score), args.repeats),
-            "euc_total": median_ms(lambda: Pose2Instance("euclidean")(people, score, image), args.repeats),
-            "geo_total": median_ms(lambda: Pose2Instance("geodesic")(people, score, image), args.repeats),
+            "euc_total": median_ms(lambda: Pose2Instance("euclidean").predict(people, score, image), args.repeats),
+            "geo_total": median_ms(lambda: Pose2Instance("geodesic").predict(people, score, image), args.repeats),
         }
         print(f"| {n} | " + " | ".join(f"{v:.1f}" for v in row.values()) + " |")
     euclidean_old_vs_new(pool, score, image, args.repeats)
@@ -101,8 +101,8 @@ def main(argv=None):
 
 
 def euclidean_old_vs_new(pool: Persons, score: np.ndarray, image: np.ndarray, repeats: int) -> None:
-    """Euclidean prior + fusion: the old path (scipy's EDT over the whole image for every person) against
-    today's (OpenCV's exact EDT, only inside each person's box under the fusion's box limit), same run."""
+    """Euclidean prior + fusion: the old path (scipy's EDT over the whole image for every person, full-image
+    fusion) against today's (``predict``: OpenCV's exact EDT and the fusion box by box under the box limit)."""
     from pose2instance.fusion import box_masks
     from pose2instance.priors import skeleton
     from pose2instance.priors.skeleton import box_affinity
@@ -122,8 +122,8 @@ def euclidean_old_vs_new(pool: Persons, score: np.ndarray, image: np.ndarray, re
     for n in (1, 5, 20):
         people = pool.subset(np.arange(n))
         t_old = median_ms(lambda: old(people), repeats)
-        t_new = median_ms(lambda: model(people, score, image), repeats)
-        same = np.array_equal(old(people), model(people, score, image).masks)
+        t_new = median_ms(lambda: model.predict(people, score, image), repeats)
+        same = np.array_equal(old(people), model.predict(people, score, image))
         print(f"| {n} | {t_old:.1f} | {t_new:.1f} | {t_old / t_new:.1f}x | {same} |")
     full, today = Pose2Instance(GeodesicPrior(scale=1.0, slic_iterations=5)), Pose2Instance("geodesic")
     print("\nGeodesic prior + fusion, old (SLIC at full resolution, 5 iterations) vs today's (half, 3):\n")
@@ -131,8 +131,8 @@ def euclidean_old_vs_new(pool: Persons, score: np.ndarray, image: np.ndarray, re
     for n in (1, 5, 20):
         people = pool.subset(np.arange(n))
         t_old = median_ms(lambda: full(people, score, image), repeats)
-        t_new = median_ms(lambda: today(people, score, image), repeats)
-        differ = (full(people, score, image).labels != today(people, score, image).labels).mean()
+        t_new = median_ms(lambda: today.predict(people, score, image), repeats)
+        differ = (full(people, score, image).masks != today.predict(people, score, image)).any(0).mean()
         print(f"| {n} | {t_old:.1f} | {t_new:.1f} | {t_old / t_new:.1f}x | {100 * differ:.2f} % |")
 
 

@@ -161,12 +161,12 @@ def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, s
     t0 = time.perf_counter()
     score = scorer(image, persons, image_path)
     t1 = time.perf_counter()
-    result = Pose2Instance(prior, **fusion)(persons, score, image)
+    masks = Pose2Instance(prior, **fusion).predict(persons, score, image)
     t2 = time.perf_counter()
-    entries = results_entries(image_id, result.masks, persons.scores, category_id, persons.keypoints, with_box=True)
+    entries = results_entries(image_id, masks, persons.scores, category_id, persons.keypoints, with_box=True)
     results_path = write_results(out / f"{image_path.stem}_results.json", entries)
-    overlay_path = save_png(draw_overlay(image, result.masks, persons), out / f"{image_path.stem}_overlay.png")
-    return {"results": results_path, "overlay": overlay_path, "masks": result.masks, "score": score, "entries": entries,
+    overlay_path = save_png(draw_overlay(image, masks, persons), out / f"{image_path.stem}_overlay.png")
+    return {"results": results_path, "overlay": overlay_path, "masks": masks, "score": score, "entries": entries,
             "timing_ms": {"score": 1e3 * (t1 - t0), "prior+fusion": 1e3 * (t2 - t1)}}
 
 

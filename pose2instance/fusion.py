@@ -19,6 +19,7 @@ Pose2Instance fusion (training-free):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,52 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
     labels = np.where(person, owner, -1).astype(np.int32)
     masks = labels[None] == np.arange(n)[:, None, None]
     return FusionResult(masks, labels, p, fused)
+
+
+def fuse_windows(regions: Sequence[tuple[int, int, int, int]], windows: Sequence[np.ndarray], score: np.ndarray,
+                 temperature: float = 0.1, background: str = "score", threshold: float = 0.5,
+                 max_distance: float | None = None, image_size: tuple[int, int] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fuse` with ``claim`` = the regions, in bounded memory: ``(masks (N, H, W) bool, labels (H, W) int32)``.
+
+    Person ``i`` competes only inside ``regions[i]`` (``(x0, y0, x1, y1)`` pixels, end
+    exclusive), where ``windows[i]`` (``(y1 - y0, x1 - x0)``) holds its affinity. Only
+    ``(H, W)`` running maps are kept (the best affinity, the softmax sum, the best fused
+    score and its owner), so memory grows with the people's regions, not people x image.
+    The masks and labels are those of :func:`fuse` with ``claim`` the regions' pixels,
+    bit for bit: the same float32 operations in the same person order. ``image_size``
+    ``(H, W)``, when given, is checked against the score's.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if background not in ("score", "threshold"):
+        raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
+    s = check_score(score, image_size or np.shape(score)[:2])
+    h, w = s.shape
+    n = len(windows)
+    best = np.full((h, w), -np.inf, np.float32)
+    for (x0, y0, x1, y1), a in zip(regions, windows):
+        np.maximum(best[y0:y1, x0:x1], a, out=best[y0:y1, x0:x1])
+    nobody = ~np.isfinite(best)
+    best[nobody] = 0.0
+    total = np.zeros((h, w), np.float32)
+    for (x0, y0, x1, y1), a in zip(regions, windows):
+        total[y0:y1, x0:x1] += np.exp((a - best[y0:y1, x0:x1]) / temperature)
+    total[total <= 0] = 1.0
+    top = np.zeros((h, w), np.float32)  # the largest fused score so far (0: nobody's, as in fuse)
+    owner = np.zeros((h, w), np.int64)
+    for i, ((x0, y0, x1, y1), a) in enumerate(zip(regions, windows)):
+        win = (slice(y0, y1), slice(x0, x1))
+        fused = np.exp((a - best[win]) / temperature) / total[win] * s[win]
+        better = fused > top[win]
+        top[win] = np.where(better, fused, top[win])
+        owner[win] = np.where(better, i, owner[win])
+    person = top > 1.0 - s if background == "score" else s >= threshold
+    if max_distance is not None:
+        person &= best >= -max_distance
+    person &= ~nobody
+    labels = np.where(person, owner, -1).astype(np.int32)
+    return labels[None] == np.arange(n)[:, None, None], labels
 
 
 def box_masks(persons: Persons) -> np.ndarray:

@@ -17,9 +17,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .fusion import FusionResult, box_masks, fuse, oracle_box_masks
+from .fusion import FusionResult, box_masks, fuse, fuse_windows, oracle_box_masks
 from .priors import PriorEncoder, make_prior
-from .priors.skeleton import box_affinity, box_region
+from .priors.skeleton import box_affinity, box_distance, box_region, reference_scale
 from .structures import Persons
 
 
@@ -128,4 +128,17 @@ class Pose2Instance(MaskMethod):
                     self.threshold, self.max_distance, claim)
 
     def predict(self, persons, score, image=None):
-        return self(persons, score, image).masks
+        """``(N, H, W)`` bool masks, the same as ``self(persons, score, image).masks``; under the box limit
+        computed box by box (:func:`~pose2instance.fusion.fuse_windows`), in memory that grows with the
+        boxes instead of people x image."""
+        if not self.box_limit or not len(persons):
+            return self(persons, score, image).masks
+        size = persons.image_size
+        regions = [box_region(b, size) for b in persons.boxes]
+        windows = self.prior.affinity_windows(persons, image, regions)
+        if self.box_weight:
+            ref = reference_scale(persons)
+            windows = [a + self.box_weight * (-box_distance(b, size, r) / ref)
+                       for a, b, r in zip(windows, persons.boxes, regions)]
+        return fuse_windows(regions, windows, score, self.temperature, self.background, self.threshold,
+                            self.max_distance, size)[0]

@@ -105,3 +105,19 @@ def test_bad_fusion_options_are_refused_before_any_image():
                    {"box_weight": -1}):
         with pytest.raises(ValueError, match="temperature must be|box_weight must be"):
             Pose2Instance("euclidean", **kwargs)
+
+
+@pytest.mark.parametrize("prior", ["euclidean", "geodesic", "heatmap"])
+def test_predict_box_by_box_gives_the_masks_of_the_full_fusion(coco_dev, prior):
+    """Under the box limit ``predict`` fuses box by box in bounded memory; its masks are those of the
+    full-image fusion, bit for bit, with the oracle score and with a soft one."""
+    options = [{}, {"background": "threshold"}, {"max_distance": 0.3}, {"box_weight": 0.0}]
+    for kwargs in options if prior == "euclidean" else options[:2]:
+        model = Pose2Instance(prior, **kwargs)
+        for image_id in coco_dev.image_ids[:3]:
+            persons = coco_dev.persons(image_id)
+            image = coco_dev.load_image(image_id)
+            soft = np.clip(persons.masks.any(0) * 0.7 + image[..., 0] / 255 * 0.5, 0, 1).astype(np.float32)
+            for score in (persons.masks.any(0).astype(np.float32), soft):
+                assert np.array_equal(model.predict(persons, score, image), model(persons, score, image).masks), \
+                    (prior, kwargs, image_id)

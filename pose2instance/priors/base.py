@@ -56,5 +56,16 @@ class PriorEncoder(ABC):
         ``-inf`` elsewhere (the Euclidean prior does; the values inside are the same).
         """
 
+    def affinity_windows(self, persons: Persons, image: np.ndarray | None,
+                         regions: Sequence[tuple[int, int, int, int]]) -> list[np.ndarray]:
+        """Each person's affinity inside its region only: one ``(y1 - y0, x1 - x0)`` float32 array per person.
+
+        The values are those of :meth:`affinity` there. This default computes the whole maps
+        and cuts the windows out; priors that can, compute only the windows (Euclidean,
+        geodesic), so that memory grows with the people's boxes instead of people x image.
+        """
+        full = self.affinity(persons, image, regions)
+        return [full[i, y0:y1, x0:x1].copy() for i, (x0, y0, x1, y1) in enumerate(regions)]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, channels={self.channels})"

@@ -33,26 +33,41 @@ def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule(),
         persons: the people.
         rule: the confidence rule.
         regions: optionally one :data:`~pose2instance.priors.skeleton.Region` per person: its
-            distances are computed only there (on a canvas holding the region and the whole
-            skeleton, so they are the same as without regions) and are ``inf`` elsewhere.
+            distances are computed only there (see :func:`skeleton_distance_windows`) and are
+            ``inf`` elsewhere.
 
     Returns:
         ``(N, H, W)`` float32 pixels.
     """
     h, w = persons.image_size
-    out = np.empty((len(persons), h, w), np.float32)
-    if regions is not None:
-        out.fill(np.inf)
+    out = np.full((len(persons), h, w), np.inf, np.float32)
+    regions = regions if regions is not None else [full_region((h, w))] * len(persons)
+    for i, ((x0, y0, x1, y1), d) in enumerate(zip(regions, skeleton_distance_windows(persons, rule, regions))):
+        out[i, y0:y1, x0:x1] = d
+    return out
+
+
+def skeleton_distance_windows(persons: Persons, rule: ConfidenceRule, regions: Sequence[Region]) -> list[np.ndarray]:
+    """Each person's skeleton distance (see :func:`skeleton_distance`) inside its region only.
+
+    The distance transform runs on a canvas holding the region and the whole skeleton, so
+    the values are those of the whole-image transform (every skeleton pixel is on it).
+
+    Returns:
+        one ``(y1 - y0, x1 - x0)`` float32 array per person (pixels).
+    """
+    h, w = persons.image_size
     conf = rule.keypoint_confidence(persons)
     scales = person_scales(persons)
-    for i in range(len(persons)):
-        region = None if regions is None else tuple(regions[i])
-        x0, y0, x1, y1 = region or full_region((h, w))
-        if x1 <= x0 or y1 <= y0:
-            continue
+    out = []
+    for i, region in enumerate(regions):
+        x0, y0, x1, y1 = region = tuple(region)
         used = conf[i] > 0
+        if x1 <= x0 or y1 <= y0:
+            out.append(np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.float32))
+            continue
         if not used.any():
-            out[i, y0:y1, x0:x1] = fallback_distance(persons.boxes[i], (h, w), scales[i], rule, region)
+            out.append(fallback_distance(persons.boxes[i], (h, w), scales[i], rule, region))
             continue
         canvas = Canvas.around((h, w), persons.keypoints[i, used, :2], region)
         best = None
@@ -63,7 +78,7 @@ def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule(),
             d = canvas.crop(distance_to_zeros(free), (h, w), region)
             d += np.float32(rule.offset(level, scales[i]))
             best = d if best is None else np.minimum(best, d)
-        out[i, y0:y1, x0:x1] = best
+        out.append(best)
     return out
 
 
@@ -138,3 +153,8 @@ class EuclideanPrior(PriorEncoder):
     def affinity(self, persons: Persons, image: np.ndarray | None = None,
                  regions: Sequence[Region] | None = None) -> np.ndarray:
         return -skeleton_distance(persons, self.rule, regions) / reference_scale(persons)
+
+    def affinity_windows(self, persons: Persons, image: np.ndarray | None,
+                         regions: Sequence[Region]) -> list[np.ndarray]:
+        ref = reference_scale(persons)
+        return [-d / ref for d in skeleton_distance_windows(persons, self.rule, regions)]

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,8 @@ from skimage.segmentation import slic
 
 from ..structures import Persons
 from .base import PriorEncoder
-from .euclidean import skeleton_distance
-from .skeleton import Canvas, ConfidenceRule, person_scales, reference_scale, skeleton_pixels
+from .euclidean import skeleton_distance_windows
+from .skeleton import Canvas, ConfidenceRule, Region, full_region, person_scales, reference_scale, skeleton_pixels
 
 _TINY = 1e-9  # csgraph treats explicit zeros as missing edges
 
@@ -208,28 +209,38 @@ class GeodesicPrior(PriorEncoder):
 
     def distances(self, persons: Persons, image: np.ndarray, graph: SuperpixelGraph | None = None) -> np.ndarray:
         """``(N, H, W)`` float32 geodesic distance in pixels (superpixel resolution)."""
+        h, w = persons.image_size
+        out = np.empty((len(persons), h, w), np.float32)
+        for i, d in enumerate(self.distance_windows(persons, image, [full_region((h, w))] * len(persons), graph)):
+            out[i] = d
+        return out
+
+    def distance_windows(self, persons: Persons, image: np.ndarray, regions: Sequence[Region],
+                         graph: SuperpixelGraph | None = None) -> list[np.ndarray]:
+        """Each person's geodesic distance (pixels) inside its region: ``(y1 - y0, x1 - x0)`` float32 arrays."""
         if image is None:
             raise ValueError("the geodesic prior needs the image")
         if image.shape[:2] != persons.image_size:
             raise ValueError(f"image is {image.shape[:2]} but persons belong to an image of {persons.image_size}")
-        h, w = persons.image_size
-        out = np.empty((len(persons), h, w), np.float32)
         if len(persons) == 0:
-            return out
+            return []
         graph = graph or self.graph(image)
         conf = self.rule.keypoint_confidence(persons)
         scales = person_scales(persons)
         all_pairs = floyd_warshall(graph.matrix(), directed=False) if self.method == "floyd_warshall" else None
+        out: list[np.ndarray | None] = [None] * len(persons)
         fallback = []
-        for i in range(len(persons)):
+        for i, (x0, y0, x1, y1) in enumerate(regions):
             sources, offsets = self._sources(graph.labels, persons.keypoints[i], conf[i], scales[i])
             if sources.size == 0:
                 fallback.append(i)
                 continue
             d = geodesic_distances(graph, sources, offsets, self.method, all_pairs)
-            out[i] = d[graph.labels]
+            out[i] = d[graph.labels[y0:y1, x0:x1]].astype(np.float32)
         if fallback:
-            out[fallback] = skeleton_distance(persons.subset(fallback), self.rule)
+            windows = skeleton_distance_windows(persons.subset(fallback), self.rule, [regions[i] for i in fallback])
+            for i, d in zip(fallback, windows):
+                out[i] = d
         return out
 
     def _sources(self, labels: np.ndarray, keypoints: np.ndarray, conf: np.ndarray, scale: float):
@@ -254,3 +265,8 @@ class GeodesicPrior(PriorEncoder):
 
     def affinity(self, persons: Persons, image: np.ndarray | None = None, regions=None) -> np.ndarray:
         return -self.distances(persons, image) / reference_scale(persons)
+
+    def affinity_windows(self, persons: Persons, image: np.ndarray | None,
+                         regions: Sequence[Region]) -> list[np.ndarray]:
+        ref = reference_scale(persons)
+        return [-d / ref for d in self.distance_windows(persons, image, regions)]
