@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=positive_int, default=None,
                     help="processes predicting images (default: the number of cores); the report is the same "
                          "for any number")
+    ev.add_argument("--shard", metavar="K/N", help="evaluate only images K, K+N, K+2N ... of the selection and "
+                    "write OUT/shard.json, to be merged with --merge")
+    ev.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                    help="merge the shard.json of these --shard runs into the report of one run (no prediction)")
+    ev.add_argument("--dask", metavar="ADDRESS", help="run the shards on the Dask cluster at ADDRESS "
+                    "(tcp://host:8786), or local:N for N local worker processes, then merge them (dask extra)")
+    ev.add_argument("--shards", type=positive_int, help="with --dask: number of shards (default: the workers)")
     ev.add_argument("--out", type=Path, default=Path("pose2instance_eval"), help="output folder")
     ev.add_argument("--overwrite", action="store_true", help="replace the report of an earlier run in --out "
                     "(its metrics.json, table.md, accuracy.png and results_*.json are removed first)")
@@ -274,28 +281,26 @@ def _print_segmented(done: dict) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .estimators import make_estimator
-    from .evaluation import evaluate_dataset, format_tables, split_image_ids
-    from .io import CocoPersons, load_people_per_image
-    from .registry import make_methods
+    from .cluster import parse_shard, run_on_dask
+    from .evaluation import format_tables, merge_shards
+    from .io import CocoPersons, read_json, write_json
 
     with _claim_out_folder(args.out, args.overwrite):  # before any work: a bad --out must not lose the evaluation
         dataset = CocoPersons(args.annotations, args.images)
-        scorer = _default_scorer(args.score, allow_oracle_fallback=False)
-        estimator = results = None
-        if args.keypoints == "estimated":
-            estimator = make_estimator(args.estimator)
-        elif args.keypoints != "gt":
-            results = load_people_per_image(args.keypoints, dataset)
-        ids = dataset.image_ids
-        if args.held_out is not None:
-            ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
-        ids = ids[: args.limit] if args.limit else ids
-        methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
-        report = evaluate_dataset(dataset, methods, scorer, args.out, args.subset, args.baseline, ids,
-                                  estimator=estimator, keypoint_results=results,
-                                  keypoints_name=Path(args.keypoints).name,
-                                  workers=args.workers or default_workers())
+        if args.merge or args.dask:
+            shards = [read_json(Path(d) / "shard.json") for d in args.merge] if args.merge else \
+                run_on_dask(args.dask, args.argv, args.out, args.shards, main)
+            report = merge_shards(dataset, shards, args.out, args.baseline)
+            print(format_tables(report))
+            print(f"merged {len(shards)} shard(s); wrote {args.out}/metrics.json, table.md, accuracy.png, "
+                  "results_<method>.json")
+            return 1 if report["failed"] and not report["images"] else 0
+        shard = parse_shard(args.shard) if args.shard else None
+        report = _evaluate_images(args, dataset, shard)
+        if shard:
+            write_json(args.out / "shard.json", report)
+            print(f"shard {shard[0]} of {shard[1]}: {report['images']} images; wrote {args.out}/shard.json")
+            return 1 if report["failed"] and not report["images"] else 0
         print(format_tables(report))
         print(f"wall time {report['wall_s']:.1f} s; stage time (s, summed over {report['workers']} worker(s)):",
               ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
@@ -303,6 +308,31 @@ def cmd_evaluate(args) -> int:
             print(f"FAILED image {f['image_id']}: {f['error']}", file=sys.stderr)
         print(f"wrote {args.out}/metrics.json, table.md, accuracy.png, results_<method>.json")
         return 1 if report["failed"] and not report["images"] else 0
+
+
+def _evaluate_images(args, dataset, shard: tuple[int, int] | None) -> dict:
+    """Run the methods over the images the options select (one shard's of them with ``shard``)."""
+    from .estimators import make_estimator
+    from .evaluation import evaluate_dataset, split_image_ids
+    from .io import load_people_per_image
+    from .registry import make_methods
+
+    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    estimator = results = None
+    if args.keypoints == "estimated":
+        estimator = make_estimator(args.estimator)
+    elif args.keypoints != "gt":
+        results = load_people_per_image(args.keypoints, dataset)
+    ids = dataset.image_ids
+    if args.held_out is not None:
+        ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
+    ids = ids[: args.limit] if args.limit else ids
+    if shard:
+        ids = ids[shard[0]::shard[1]]
+    methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
+    return evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
+                            estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
+                            workers=args.workers or default_workers(), with_state=shard is not None)
 
 
 def _check_out_folder(out: Path) -> None:
@@ -380,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     apply_limit_arguments(args)
+    args.argv = argv
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
     try:
         return commands[args.command](args)

@@ -348,3 +348,30 @@ def test_segment_a_folder_in_parallel_gives_the_masks_of_one_by_one(tmp_path, ca
     (tmp_path / "empty").mkdir()
     assert main(["segment", str(tmp_path / "empty"), "--keypoints", str(COCO_DEV)]) == 2
     assert "no image files" in capsys.readouterr().err
+
+
+def test_shards_merged_by_hand_and_on_a_local_dask_cluster_give_the_single_run_report(tmp_path, capsys):
+    argv = ["evaluate", "--annotations", str(COCO_DEV), "--methods", "oracle-box", "euclidean", "--score", "oracle"]
+    assert main(argv + ["--workers", "1", "--out", str(tmp_path / "single")]) == 0
+    for k in (0, 1, 2):
+        assert main(argv + ["--shard", f"{k}/3", "--out", str(tmp_path / f"s{k}")]) == 0
+    assert main(argv + ["--merge", *(str(tmp_path / f"s{k}") for k in (0, 1, 2)), "--out", str(tmp_path / "m")]) == 0
+
+    def numbers(folder):
+        report = json.loads((folder / "metrics.json").read_text())
+        return {k: v for k, v in report.items() if k not in ("timing_s", "wall_s", "workers", "shards")}
+    single = numbers(tmp_path / "single")
+    assert numbers(tmp_path / "m") == single and single["images"] == 5
+    for name in ("results_euclidean.json", "table.md"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
+    # an image in two shards is refused
+    assert main(argv + ["--merge", str(tmp_path / "s0"), str(tmp_path / "s0"), "--out", str(tmp_path / "m2")]) == 2
+    assert "an image is in more than one shard" in capsys.readouterr().err
+    assert main(argv + ["--shard", "3/3", "--out", str(tmp_path / "bad")]) == 2
+    assert "--shard K/N needs 0 <= K < N" in capsys.readouterr().err
+    pytest.importorskip("dask.distributed")
+    assert main(argv + ["--dask", "local:2", "--out", str(tmp_path / "dask")]) == 0
+    assert numbers(tmp_path / "dask") == single
+    assert (tmp_path / "dask" / "results_euclidean.json").read_bytes() == \
+        (tmp_path / "single" / "results_euclidean.json").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "dask").glob("shard_*")) == ["shard_0", "shard_1"]

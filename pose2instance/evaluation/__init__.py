@@ -1,11 +1,11 @@
 """Evaluation: metrics (:mod:`.metrics`), the one dataset loop (:mod:`.loop`), the report (:mod:`.report`)."""
 
-from .loop import ESTIMATED_NAMES, evaluate_dataset
+from .loop import ESTIMATED_NAMES, evaluate_dataset, merge_shards
 from .splits import split_image_ids
 from .metrics import (AP_NAMES, IOU_THRESHOLDS, InstanceEvaluator, accuracy_at, coco_segm_ap, evaluated_persons,
                       paired_iou, relative_improvement, summarize_ious)
 from .report import format_tables, markdown_table, report_files, write_report
 
-__all__ = ["ESTIMATED_NAMES", "evaluate_dataset", "AP_NAMES", "IOU_THRESHOLDS", "InstanceEvaluator", "accuracy_at",
+__all__ = ["ESTIMATED_NAMES", "evaluate_dataset", "merge_shards", "AP_NAMES", "IOU_THRESHOLDS", "InstanceEvaluator", "accuracy_at",
            "coco_segm_ap", "evaluated_persons", "paired_iou", "relative_improvement", "summarize_ious",
            "format_tables", "markdown_table", "report_files", "write_report", "split_image_ids"]

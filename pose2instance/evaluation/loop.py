@@ -42,6 +42,13 @@ ESTIMATED_NAMES = {"box": "det-box", "oracle-box": "det-box-score", "oracle-box-
 class _People:
     """Where the evaluated people of each image come from: the ground truth, an estimator or a keypoint file."""
 
+    @classmethod
+    def described(cls, estimated: bool, source: str) -> "_People":
+        """Only the description of where the people came from (merging the shards of a run)."""
+        people = cls()
+        people.estimated, people.source = estimated, source
+        return people
+
     def __init__(self, estimator=None, keypoint_results: Mapping[int, Persons] | None = None, name: str = ""):
         if estimator is not None and keypoint_results is not None:
             raise ValueError("give an estimator or keypoint results, not both")
@@ -99,7 +106,7 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
                      out_dir: str | Path | None = None, subset: str = "keypoints", baseline: str = "oracle-box",
                      image_ids: list[int] | None = None, progress: bool = True, estimator=None,
                      keypoint_results: Mapping[int, Persons] | None = None, keypoints_name: str = "",
-                     workers: int = 1) -> dict:
+                     workers: int = 1, with_state: bool = False) -> dict:
     """Evaluate ``methods`` on ``dataset`` with person scores from ``scorer``.
 
     The people come from the ground truth (default: oracle keypoints and boxes, one
@@ -126,6 +133,8 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
         progress: show a progress bar.
         estimator, keypoint_results, keypoints_name: where estimated people come from.
         workers: processes predicting images (see the module doc; 1 on systems without ``fork``).
+        with_state: add ``"state"``: what :func:`merge_shards` needs to merge this run with others
+            over other images into the report of one run over all of them.
 
     Returns:
         ``{"methods": {name: metrics}, "relative": {name: {metric: gain}}, "timing_s": {...},
@@ -166,10 +175,47 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
         done += 1
     report = _summarise(evaluators, people, timing, failed, done, score_name, subset, baseline)
     report["workers"] = max(1, workers)
+    if with_state:
+        report["state"] = {"estimated": people.estimated, "methods": {m: ev.state() for m, ev in evaluators.items()}}
     report["wall_s"] = round(time.perf_counter() - started, 3)  # timing_s sums the stages over the workers
     if out_dir is not None:
         names = {m.name: _reported_name(m.name, people) for m in built}
         write_report(report, {names[k]: ev for k, ev in evaluators.items()}, Path(out_dir), dataset.path.name)
+    return report
+
+
+def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Path | None = None,
+                 baseline: str = "oracle-box") -> dict:
+    """The report of one run from the reports of runs over disjoint parts of the images (``with_state=True``).
+
+    Every number is the one a single run over all those images (in ascending id order)
+    gives: the per-image records are replayed in that order. Stage times are summed; the
+    shards must have evaluated the same methods with the same score and people.
+    """
+    if not shards:
+        raise ValueError("no shard to merge")
+    first = shards[0]
+    for key in ("score", "subset", "keypoints"):
+        if any(r[key] != first[key] for r in shards):
+            raise ValueError(f"the shards differ in {key}: {sorted({str(r[key]) for r in shards})}")
+    methods = list(first["state"]["methods"])
+    if any(list(r["state"]["methods"]) != methods for r in shards):
+        raise ValueError("the shards evaluated different methods")
+    evaluators = {m: InstanceEvaluator.from_states(dataset.data, dataset.category_id,
+                                                   [r["state"]["methods"][m] for r in shards]) for m in methods}
+    people = _People.described(first["state"]["estimated"], first["keypoints"])
+    timing: dict[str, float] = defaultdict(float)
+    raw = {_reported_name(m, people): m for m in methods}
+    for r in shards:
+        for stage, seconds in r["timing_s"].items():
+            timing[raw.get(stage, stage)] += seconds
+    failed = sorted((f for r in shards for f in r["failed"]), key=lambda f: f["image_id"])
+    report = _summarise(evaluators, people, timing, failed, sum(r["images"] for r in shards), first["score"],
+                        first["subset"], baseline)
+    report["shards"] = len(shards)
+    if out_dir is not None:
+        write_report(report, {_reported_name(m, people): ev for m, ev in evaluators.items()}, Path(out_dir),
+                     dataset.path.name)
     return report
 
 

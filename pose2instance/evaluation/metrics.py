@@ -127,9 +127,36 @@ class InstanceEvaluator:
     results: list[dict] = field(default_factory=list)
     evaluated_ids: set[int] = field(default_factory=set)
     image_ids: list[int] = field(default_factory=list)
+    #: per image, in order: ``(image id, evaluated annotation ids, their IoUs, number of results entries)``
+    records: list[tuple[int, list[int], list[float], int]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.ious, self.per_instance, self.results, self.evaluated_ids, self.image_ids = [], {}, [], set(), []
+        self.records = []
+
+    def state(self) -> list[dict]:
+        """JSON-ready per-image records (annotation ids, IoUs, COCO results entries), in processing order:
+        what :meth:`from_states` needs to rebuild this evaluator, e.g. from the shards of a distributed run."""
+        out, start = [], 0
+        for image_id, gt_ids, ious, n in self.records:
+            out.append({"image_id": image_id, "gt_ids": gt_ids, "ious": ious, "results": self.results[start:start + n]})
+            start += n
+        return out
+
+    @classmethod
+    def from_states(cls, gt_dataset: dict, category_id: int, states: list[list[dict]]) -> "InstanceEvaluator":
+        """One evaluator from the :meth:`state` of several (each image once), images in ascending id order:
+        the order of a single run over the sorted ids, so every metric is the same as that run's."""
+        ev = cls(gt_dataset, category_id)
+        records = sorted((r for state in states for r in state), key=lambda r: r["image_id"])
+        seen = [r["image_id"] for r in records]
+        if len(set(seen)) < len(seen):
+            raise ValueError("an image is in more than one shard")
+        for r in records:
+            ev.results += r["results"]
+            ev._add(r["image_id"], np.asarray(r["gt_ids"], np.int64), np.asarray(r["ious"], np.float64),
+                    len(r["results"]))
+        return ev
 
     def process(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,
                 pred_masks: np.ndarray, pred_scores: np.ndarray | None = None) -> np.ndarray:
@@ -148,15 +175,17 @@ class InstanceEvaluator:
         in_subset = np.asarray(in_subset, bool)
         ious = paired_iou(pred_masks[in_subset], gt_masks[in_subset])
         scores = np.ones(len(pred_masks)) if pred_scores is None else np.asarray(pred_scores, float)
-        self.results += results_entries(image_id, pred_masks[in_subset], scores[in_subset], self.category_id)
-        self._add(image_id, np.asarray(gt_ids)[in_subset], ious)
+        entries = results_entries(image_id, pred_masks[in_subset], scores[in_subset], self.category_id)
+        self.results += entries
+        self._add(image_id, np.asarray(gt_ids)[in_subset], ious, len(entries))
         return ious
 
-    def _add(self, image_id: int, gt_ids: np.ndarray, ious: np.ndarray) -> None:
+    def _add(self, image_id: int, gt_ids: np.ndarray, ious: np.ndarray, results: int) -> None:
         self.ious.extend(ious.tolist())
         self.per_instance.update({int(a): float(v) for a, v in zip(gt_ids, ious)})
         self.evaluated_ids.update(int(x) for x in gt_ids)
         self.image_ids.append(int(image_id))
+        self.records.append((int(image_id), [int(x) for x in gt_ids], [float(v) for v in ious], results))
 
     def process_detections(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,
                            pred_masks: np.ndarray, pred_scores: np.ndarray) -> np.ndarray:
@@ -183,8 +212,9 @@ class InstanceEvaluator:
             ious = (inter / np.maximum(union, 1)).max(1)
         else:
             ious = np.zeros(len(gt))
-        self.results += results_entries(image_id, pred_masks, pred_scores, self.category_id)
-        self._add(image_id, np.asarray(gt_ids)[in_subset], ious)
+        entries = results_entries(image_id, pred_masks, pred_scores, self.category_id)
+        self.results += entries
+        self._add(image_id, np.asarray(gt_ids)[in_subset], ious, len(entries))
         return ious
 
     def evaluate(self) -> dict:
