@@ -92,3 +92,20 @@ def test_a_graph_built_at_half_resolution_is_in_full_resolution_pixels(demo):
     assert d.shape == d_full.shape and np.corrcoef(d.ravel(), d_full.ravel())[0, 1] > 0.95
     with pytest.raises(ValueError, match="scale must be in"):
         build_superpixel_graph(image, scale=0)
+
+
+def test_half_resolution_geodesic_fusion_stays_within_0_005_of_full_resolution(coco_dev):
+    """The default graph (half resolution, 3 SLIC iterations) against the old one (full, 5): mean IoU
+    with the oracle score within 0.005 over the fixture's dev images (README: also on all 75)."""
+    from pose2instance.evaluation import paired_iou
+    from pose2instance.pipeline import Pose2Instance
+    ious = {}
+    for name, prior in (("half", GeodesicPrior()), ("full", GeodesicPrior(scale=1.0, slic_iterations=5))):
+        model = Pose2Instance(prior)
+        values = []
+        for image_id in coco_dev.image_ids:
+            persons = coco_dev.persons(image_id)
+            image = coco_dev.load_image(image_id)
+            values += list(paired_iou(model.predict(persons, persons.masks.any(0), image), persons.masks))
+        ious[name] = float(np.mean(values))
+    assert abs(ious["half"] - ious["full"]) < 0.005, ious
