@@ -222,10 +222,7 @@ def cmd_segment(args) -> int:
         raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
     estimator = make_estimator(args.estimator) if args.keypoints is None else None
     if len(paths) == 1:
-        done = _segment_path(paths[0], args, scorer, estimator, args.image_id)
-        if "error" in done:
-            raise ValueError(done["error"])
-        _print_segmented(done)
+        _print_segmented(_segment_path(paths[0], args, scorer, estimator, args.image_id, keep_going=False))
         return 0
     jobs = [(path, _batch_image_id(path, i + 1)) for i, path in enumerate(paths)]
     entries, failed = [], 0
@@ -243,8 +240,9 @@ def cmd_segment(args) -> int:
     return 1 if failed else 0
 
 
-def _segment_path(path: Path, args, scorer, estimator, image_id: int | None) -> dict:
-    """People, score, masks and outputs of one photo; ``{"image", "error"}`` instead of raising."""
+def _segment_path(path: Path, args, scorer, estimator, image_id: int | None, keep_going: bool = True) -> dict:
+    """People, score, masks and outputs of one photo; with ``keep_going``, ``{"image", "error"}`` instead of raising
+    (a batch goes on with the next photo)."""
     from .io import load_boxes, load_image, load_people
     from .priors import make_prior
 
@@ -262,8 +260,11 @@ def _segment_path(path: Path, args, scorer, estimator, image_id: int | None) -> 
             image_id = image_id if image_id is not None else 0
         heatmap_note = make_prior(args.prior).needs_heatmaps and persons.heatmaps is None
         done = segment_image(path, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
-    except (ValueError, OSError) as e:  # our errors name the file; a batch goes on with the next image
-        return {"image": str(path), "error": str(e)}
+    except Exception as e:
+        if not keep_going:
+            raise
+        return {"image": str(path), "error": str(e) if isinstance(e, (ValueError, OSError))
+                else f"{type(e).__name__}: {e}"}
     return {**done, "image": str(path), "people": len(persons), "estimator": estimator and estimator.name,
             "estimate_ms": estimate_ms, "heatmap_note": heatmap_note, "scorer": scorer.name, "prior": args.prior,
             "masks": None, "score": None}
