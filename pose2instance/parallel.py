@@ -3,8 +3,9 @@
 Forking shares what the function needs (built methods, loaded networks, interpreters)
 without pickling it; only the items and the results cross between processes. Each worker
 uses one torch and one OpenCV thread, so ``N`` workers use ``N`` cores instead of
-oversubscribing them. Where ``fork`` is not available (Windows, macOS' default), or with
-one worker, the items are processed in this process.
+oversubscribing them (the counts are set in the parent just before it forks, and restored
+after). Where ``fork`` is not available (Windows), or with one worker, the items are
+processed in this process.
 """
 
 from __future__ import annotations
