@@ -14,7 +14,7 @@ from tqdm import tqdm
 from . import __version__
 from .estimators import ESTIMATORS
 from .limits import add_limit_arguments, apply_limit_arguments, positive_int
-from .parallel import default_workers, ordered_map
+from .parallel import WorkerDied, default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
 
 #: The default person score of segment and demo: the shipped network (pose + BlazePose's score as inputs),
@@ -224,7 +224,9 @@ def cmd_segment(args) -> int:
     if len(paths) == 1:
         _print_segmented(_segment_path(paths[0], args, scorer, estimator, args.image_id, keep_going=False))
         return 0
-    jobs = [(path, _batch_image_id(path, i + 1)) for i, path in enumerate(paths)]
+    # with a keypoints file each photo is found in it by file name; estimated people get an id of their own
+    jobs = [(path, None if args.keypoints is not None else _batch_image_id(path, i + 1))
+            for i, path in enumerate(paths)]
     entries, failed = [], 0
     finished = ordered_map(lambda job: _segment_path(job[0], args, scorer, estimator, job[1]), jobs,
                            args.workers or default_workers())
@@ -286,7 +288,8 @@ def cmd_evaluate(args) -> int:
     from .evaluation import format_tables, merge_shards
     from .io import CocoPersons, read_json, write_json
 
-    with _claim_out_folder(args.out, args.overwrite):  # before any work: a bad --out must not lose the evaluation
+    inputs = [args.annotations] + ([Path(args.keypoints)] if args.keypoints not in ("gt", "estimated") else [])
+    with _claim_out_folder(args.out, args.overwrite, keep=inputs):  # before any work: a bad --out loses nothing
         dataset = CocoPersons(args.annotations, args.images)
         if args.merge or args.dask:
             shards = [read_json(Path(d) / "shard.json") for d in args.merge] if args.merge else \
@@ -299,6 +302,7 @@ def cmd_evaluate(args) -> int:
         shard = parse_shard(args.shard) if args.shard else None
         report = _evaluate_images(args, dataset, shard)
         if shard:
+            report["shard"] = {"k": shard[0], "n": shard[1], "selected_images": report.pop("selected_images")}
             write_json(args.out / "shard.json", report)
             print(f"shard {shard[0]} of {shard[1]}: {report['images']} images; wrote {args.out}/shard.json")
             return 1 if report["failed"] and not report["images"] else 0
@@ -328,12 +332,14 @@ def _evaluate_images(args, dataset, shard: tuple[int, int] | None) -> dict:
     if args.held_out is not None:
         ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
     ids = ids[: args.limit] if args.limit else ids
+    selected = len(ids)
     if shard:
         ids = ids[shard[0]::shard[1]]
     methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
-    return evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
-                            estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
-                            workers=args.workers or default_workers(), with_state=shard is not None)
+    report = evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
+                              estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
+                              workers=args.workers or default_workers(), with_state=shard is not None)
+    return {**report, "selected_images": selected} if shard else report
 
 
 def _check_out_folder(out: Path) -> None:
@@ -345,12 +351,13 @@ def _check_out_folder(out: Path) -> None:
         raise ValueError(f"--out {out} is not writable")
 
 
-def _claim_out_folder(out: Path, overwrite: bool):
+def _claim_out_folder(out: Path, overwrite: bool, keep: list[Path] = ()):
     """Make ``out`` this run's report folder; returns the open lock file (keep it open while writing).
 
     ``out`` must be, or become, a writable folder that no other ``evaluate`` is writing to (an
     advisory lock on ``out/.pose2instance.lock``, released when the process ends, even killed),
-    and must not hold an earlier report unless ``overwrite``, which removes that report's files.
+    and must not hold an earlier report unless ``overwrite``, which removes that report's files
+    (except the input files in ``keep``).
     """
     from .evaluation import report_files
 
@@ -369,8 +376,10 @@ def _claim_out_folder(out: Path, overwrite: bool):
         lock.close()
         raise ValueError(f"--out {out} holds the report of an earlier run ({', '.join(p.name for p in old[:4])}"
                          f"{' ...' if len(old) > 4 else ''}); pass --overwrite to replace it, or choose another folder")
+    inputs = {p.resolve() for p in keep}
     for path in old:
-        path.unlink()
+        if path.resolve() not in inputs:
+            path.unlink()
     return lock
 
 
@@ -415,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
     try:
         return commands[args.command](args)
-    except (ValueError, ImportError, OSError) as e:  # our errors name the bad input
+    except (ValueError, ImportError, OSError, WorkerDied) as e:  # our errors name the bad input
         print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

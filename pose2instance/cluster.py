@@ -66,17 +66,21 @@ def run_on_dask(address: str, argv: list[str], out: Path, shards: int | None,
         from dask.distributed import Client, LocalCluster
     except ImportError as e:
         raise ImportError(f'--dask needs Dask: pip install "pose2instance[dask]" ({e})') from e
-    cluster = None
-    if address.startswith("local:"):
-        cluster = LocalCluster(n_workers=int(address.split(":", 1)[1]), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-    with Client(cluster or address) as client:
-        n = shards or max(1, len(client.scheduler_info()["workers"]))
-        futures = [client.submit(run, shard_argv(argv, k, n, out), key=f"pose2instance-shard-{k}-of-{n}",
-                                 pure=False) for k in range(n)]
-        codes = client.gather(futures)
-    if cluster is not None:
-        cluster.close()
+    out = Path(out).resolve()  # the workers write there: a relative path would be theirs, not ours
+    local = address.removeprefix("local:") if address.startswith("local:") else None
+    if local is not None and (not local.isdigit() or int(local) < 1):
+        raise ValueError(f"--dask local:N needs a number of worker processes N >= 1, got {address!r}")
+    cluster = LocalCluster(n_workers=int(local), threads_per_worker=1, processes=True, dashboard_address=None) \
+        if local is not None else None
+    try:
+        with Client(cluster or address) as client:
+            n = shards or max(1, len(client.scheduler_info()["workers"]))
+            futures = [client.submit(run, shard_argv(argv, k, n, out), key=f"pose2instance-shard-{k}-of-{n}",
+                                     pure=False) for k in range(n)]
+            codes = client.gather(futures)
+    finally:
+        if cluster is not None:
+            cluster.close()
     bad = [(k, c) for k, c in enumerate(codes) if c not in (0, 1)]
     if bad:
         raise ValueError("shard(s) failed: " + ", ".join(f"{out / f'shard_{k}'} (exit code {c})" for k, c in bad))

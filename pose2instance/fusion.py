@@ -115,6 +115,12 @@ def fuse_windows(regions: Sequence[tuple[int, int, int, int]], windows: Sequence
     s = check_score(score, image_size or np.shape(score)[:2])
     h, w = s.shape
     n = len(windows)
+    if len(regions) != n:
+        raise ValueError(f"{len(regions)} regions for {n} windows")
+    for i, ((x0, y0, x1, y1), a) in enumerate(zip(regions, windows)):
+        if not (0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h) or np.shape(a) != (y1 - y0, x1 - x0):
+            raise ValueError(f"window {i}: region {(x0, y0, x1, y1)} must lie in the {w}x{h} image and its map "
+                             f"be ({y1 - y0}, {x1 - x0}), got {np.shape(a)}")
     best = np.full((h, w), -np.inf, np.float32)
     for (x0, y0, x1, y1), a in zip(regions, windows):
         np.maximum(best[y0:y1, x0:x1], a, out=best[y0:y1, x0:x1])

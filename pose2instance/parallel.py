@@ -13,8 +13,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+class WorkerDied(RuntimeError):
+    """A worker process of :func:`ordered_map` died (the message says what to try)."""
+
 
 #: The function the forked workers run (set just before the pool forks).
 _TASK: Callable[[Any], Any] | None = None
@@ -44,21 +51,50 @@ def _run(item: Any) -> Any:
     return _TASK(item)
 
 
+def effective_workers(workers: int, items: int) -> int:
+    """How many processes :func:`ordered_map` uses for ``items`` items: 1 without ``fork``, for one item,
+    or once CUDA is initialised in this process (a forked child cannot use it)."""
+    torch = sys.modules.get("torch")
+    if (workers <= 1 or items < 2 or "fork" not in multiprocessing.get_all_start_methods()
+            or (torch is not None and torch.cuda.is_initialized())):
+        return 1
+    return min(workers, items)
+
+
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 1) -> Iterator[Any]:
     """``fn(item)`` for every item, yielded in the order of ``items``, computed by ``workers`` processes.
 
-    ``fn`` should catch its own errors and return them (an exception ends the map).
+    ``fn`` should catch its own errors and return them (an exception ends the map). At most
+    two items per worker are in flight, so results do not pile up when the caller is slower.
+
+    Raises:
+        WorkerDied: a worker process died (killed for memory, a crash in a library).
     """
     items = list(items)
-    if workers <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    workers = effective_workers(workers, len(items))
+    if workers == 1:
         yield from map(fn, items)
         return
     global _TASK
     _TASK = fn
     before = _set_threads(1, 1)
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(items))) as pool:
-            yield from pool.imap(_run, items)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            queue, rest = deque(), iter(items)
+            for item in rest:
+                queue.append(pool.submit(_run, item))
+                if len(queue) >= 2 * workers:
+                    break
+            while queue:
+                try:
+                    result = queue.popleft().result()
+                except BrokenProcessPool:
+                    raise WorkerDied("a worker process died (killed for memory? a crash in a library?); "
+                                       "run again with --workers 1 to see which item") from None
+                for item in rest:
+                    queue.append(pool.submit(_run, item))
+                    break
+                yield result
     finally:
         _TASK = None
         _set_threads(*before)

@@ -364,9 +364,12 @@ def test_shards_merged_by_hand_and_on_a_local_dask_cluster_give_the_single_run_r
     assert numbers(tmp_path / "m") == single and single["images"] == 5
     for name in ("results_euclidean.json", "table.md"):
         assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
-    # an image in two shards is refused
-    assert main(argv + ["--merge", str(tmp_path / "s0"), str(tmp_path / "s0"), "--out", str(tmp_path / "m2")]) == 2
-    assert "an image is in more than one shard" in capsys.readouterr().err
+    # a shard given twice, or one missing, is refused
+    assert main(argv + ["--merge", str(tmp_path / "s0"), str(tmp_path / "s0"), str(tmp_path / "s1"),
+                        "--out", str(tmp_path / "m2")]) == 2
+    assert "shards of 3: some given twice" in capsys.readouterr().err
+    assert main(argv + ["--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m3")]) == 2
+    assert "shards of 3: missing [2]" in capsys.readouterr().err
     assert main(argv + ["--shard", "3/3", "--out", str(tmp_path / "bad")]) == 2
     assert "--shard K/N needs 0 <= K < N" in capsys.readouterr().err
     pytest.importorskip("dask.distributed")

@@ -307,3 +307,10 @@ def test_exif_rotation_is_warned_and_wide_images_do_not_wrap(tmp_path):
     assert (np.diff(grey.ravel()) >= 0).all()  # monotone: no wrap-around
     sixteen = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
     assert as_rgb(sixteen).max() == 65520 // 257
+    # 32-bit float TIFFs: values in [0, 1] are scaled, values in [0, 255] kept
+    unit = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    Image.fromarray(unit, "F").save(tmp_path / "unit.tif")
+    Image.fromarray(unit * 255, "F").save(tmp_path / "byte.tif")
+    for name in ("unit.tif", "byte.tif"):
+        grey = load_image(tmp_path / name)[..., 0].astype(int)
+        assert grey[0, 0] == 0 and grey[-1, -1] == 255, name

@@ -121,3 +121,22 @@ def test_predict_box_by_box_gives_the_masks_of_the_full_fusion(coco_dev, prior):
             for score in (persons.masks.any(0).astype(np.float32), soft):
                 assert np.array_equal(model.predict(persons, score, image), model(persons, score, image).masks), \
                     (prior, kwargs, image_id)
+
+
+def test_a_prior_written_before_regions_existed_still_works(coco_dev):
+    from pose2instance.priors import EuclideanPrior, PriorEncoder
+
+    class OldPrior(PriorEncoder):  # the interface as it was: affinity(persons, image)
+        name, channels = "old", 1
+
+        def encode(self, persons, image=None):
+            return EuclideanPrior().encode(persons, image)
+
+        def affinity(self, persons, image=None):
+            return EuclideanPrior().affinity(persons, image)
+
+    persons = coco_dev.persons(790)
+    score = persons.masks.any(0).astype(np.float32)
+    model, reference = Pose2Instance(OldPrior()), Pose2Instance("euclidean")
+    assert np.array_equal(model.predict(persons, score), reference.predict(persons, score))
+    assert np.array_equal(model(persons, score).masks, reference.predict(persons, score))

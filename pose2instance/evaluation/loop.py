@@ -29,7 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..io import CocoPersons
-from ..parallel import ordered_map
+from ..parallel import effective_workers, ordered_map
 from ..pipeline import MaskMethod
 from ..structures import Persons
 from .metrics import InstanceEvaluator, evaluated_persons, relative_improvement
@@ -174,7 +174,7 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
                 evaluators[name].process(image_id, gt.masks, gt.ids, in_subset, masks)
         done += 1
     report = _summarise(evaluators, people, timing, failed, done, score_name, subset, baseline)
-    report["workers"] = max(1, workers)
+    report["workers"] = effective_workers(workers, len(ids))
     if with_state:
         report["state"] = {"estimated": people.estimated, "methods": {m: ev.state() for m, ev in evaluators.items()}}
     report["wall_s"] = round(time.perf_counter() - started, 3)  # timing_s sums the stages over the workers
@@ -194,6 +194,16 @@ def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Pa
     """
     if not shards:
         raise ValueError("no shard to merge")
+    parts = [r.get("shard") for r in shards]
+    if all(parts):
+        n = parts[0]["n"]
+        got = sorted(p["k"] for p in parts)
+        if any(p["n"] != n or p["selected_images"] != parts[0]["selected_images"] for p in parts):
+            raise ValueError("the shards come from different runs (their K/N or image selections differ)")
+        if len(set(got)) < len(got):
+            raise ValueError(f"shards of {n}: some given twice: {got}")
+        if got != list(range(n)):
+            raise ValueError(f"shards of {n}: missing {sorted(set(range(n)) - set(got))}")
     first = shards[0]
     for key in ("score", "subset", "keypoints"):
         if any(r[key] != first[key] for r in shards):

@@ -42,7 +42,7 @@ def load_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as im:
             _check_size_and_orientation(im, path)
             im.load()
-            direct = im.mode in ("L", "RGB", "RGBA", "I") or im.mode.startswith("I;16")
+            direct = im.mode in ("L", "RGB", "RGBA", "I", "F") or im.mode.startswith("I;16")
             return as_rgb(np.asarray(im if direct else im.convert("RGB")), source=str(path))
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ImportError) as e:
         # ImportError: once ultralytics (the yolo extra) is imported, it patches Image.open to look for a
@@ -66,10 +66,11 @@ def _check_size_and_orientation(im: Image.Image, path: Path) -> None:
 def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:
     """Bring an ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` array to ``(H, W, 3)`` uint8 RGB.
 
-    Values are brought to 8 bits without wrapping around: floats are taken to be in
-    ``[0, 1]`` (NaN -> 0, clipped); integers up to 255 are kept, up to 65535 divided by 257
-    (16 bits), larger ones (32-bit) scaled so that the maximum is 255, with a warning;
-    negative values are clipped to 0. Raises ``ImageError`` for other shapes or an empty image.
+    Values are brought to 8 bits without wrapping around: floats whose maximum is at most 1
+    are taken to be in ``[0, 1]``, other floats in ``[0, 255]`` (NaN -> 0, clipped); integers up
+    to 255 are kept, up to 65535 divided by 257 (16 bits), larger ones (32-bit) scaled so that
+    the maximum is 255, with a warning; negative values are clipped to 0. Raises ``ImageError``
+    for other shapes or an empty image.
     """
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 1:
@@ -83,7 +84,8 @@ def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:
     a = a[..., :3]
     if a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.floating):
-            a = np.clip(np.nan_to_num(a.astype(np.float64)) * 255.0 + 0.5, 0, 255)
+            a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+            a = np.clip(a * (255.0 if a.max(initial=0) <= 1 else 1.0) + 0.5, 0, 255)
         elif np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
             a = np.clip(a.astype(np.float64), 0, None)
             top = a.max(initial=0)

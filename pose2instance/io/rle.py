@@ -11,6 +11,7 @@ up to ``H * W`` (compressed counts are decoded here to check them).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,7 +57,7 @@ def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarr
         if _rle_size(segmentation) != (height, width):
             raise ValueError(f"RLE size {segmentation['size']} is not the image's [{height}, {width}]")
         counts = segmentation["counts"]
-        if isinstance(counts, list):
+        if isinstance(counts, (list, tuple, np.ndarray)):
             _check_runs(counts, height * width)
             rle = mask_utils.frPyObjects({"size": [height, width], "counts": [int(c) for c in counts]},
                                          height, width)
@@ -76,7 +77,8 @@ def _polygons(segmentation: list, height: int, width: int) -> list[list[float]]:
     """The polygons of at least 3 points, checked: finite numbers, even count, near the image."""
     out = []
     for i, poly in enumerate(segmentation):
-        if not isinstance(poly, list) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in poly):
+        if not isinstance(poly, (list, tuple, np.ndarray)) or any(
+                isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) for v in poly):
             raise ValueError(f"polygon {i} must be a list of numbers [x0, y0, x1, y1, ...], got {str(poly)[:80]}")
         xy = np.asarray(poly, np.float64)
         if len(xy) % 2:
@@ -95,15 +97,15 @@ def _polygons(segmentation: list, height: int, width: int) -> list[list[float]]:
 def _rle_size(rle: Mapping) -> tuple[int, int]:
     """``(H, W)`` of an RLE's ``size`` field: two positive integers within the pixel limit."""
     size = rle.get("size")
-    if not (isinstance(size, (list, tuple)) and len(size) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+    if not (isinstance(size, (list, tuple, np.ndarray)) and len(size) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v > 0 for v in size)):
         raise ValueError(f"RLE 'size' must be [height, width], two positive integers, got {str(size)[:80]}")
-    check_pixels(size[0], size[1], "RLE size")
+    check_pixels(int(size[0]), int(size[1]), "RLE size")
     return int(size[0]), int(size[1])
 
 
 def _check_runs(runs: list, total: int) -> None:
-    if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in runs):
+    if any(isinstance(c, (bool, np.bool_)) or not isinstance(c, numbers.Integral) or c < 0 for c in runs):
         raise ValueError("RLE run lengths must be non-negative integers")
     if sum(runs) != total:
         raise ValueError(f"RLE run lengths add up to {sum(runs)}, not height x width = {total}")
@@ -114,8 +116,8 @@ def compressed_counts(counts: str) -> list[int]:
 
     The format (COCO's ``maskApi``): each run is a little-endian base-32 number, 5 bits per
     character (``chr(48 + bits)``), bit 0x20 set on every character but the last, bit 0x10 of
-    the last one the sign; from the third run on, the number is the difference to the run
-    two before.
+    the last one the sign; from the fourth run on (index 3), the number is the difference to
+    the run two before.
 
     Raises:
         ValueError: a character outside the format, or a number cut off at the end.

@@ -74,13 +74,17 @@ class Predictor:
         """The crop window of every person (no jitter; mirrored with ``flip``)."""
         return [CropWindow.around(b, self.config.margin, flip=flip) for b in persons.boxes]
 
-    def inputs(self, image: np.ndarray, persons: Persons, flip: bool = False) -> tuple[torch.Tensor, list[CropWindow]]:
-        """``(N, 3 + P (+ 1), n, n)`` float32 network inputs on the predictor's device, and their windows."""
+    def inputs(self, image: np.ndarray, persons: Persons, flip: bool = False,
+               score: np.ndarray | None = None) -> tuple[torch.Tensor, list[CropWindow]]:
+        """``(N, 3 + P (+ 1), n, n)`` float32 network inputs on the predictor's device, and their windows.
+
+        ``score``: the ``(H, W)`` pretrained score input when already computed (see :meth:`score_map`).
+        """
         n = self.config.crop_size
         windows = self.windows(persons, flip)
         planes = image_tensor(image)
         if self.config.score_input:
-            score = quantise_score(self.score_input(image, persons)).astype(np.float32) / 255  # as in training
+            score = self.score_map(image, persons) if score is None else score
             planes = torch.cat([planes, torch.from_numpy(score)[None]], 0)
         crops = sample_crops(planes.to(self.device), windows, n)
         inputs = [crops[:, :3]]
@@ -93,12 +97,19 @@ class Predictor:
             inputs.append(crops[:, 3:])
         return torch.cat(inputs, 1), windows
 
+    def score_map(self, image: np.ndarray, persons: Persons) -> np.ndarray | None:
+        """``(H, W)`` float32 pretrained score input, quantised as in training; None without a score input."""
+        if not self.config.score_input:
+            return None
+        return quantise_score(self.score_input(image, persons)).astype(np.float32) / 255
+
     @torch.no_grad()
     def crop_logits(self, image: np.ndarray, persons: Persons) -> tuple[torch.Tensor, list[CropWindow]]:
         """``(N, n, n)`` float32 mask logits on the (unmirrored) crops, and their windows."""
-        logits, windows = self._run(*self.inputs(image, persons))
+        score = self.score_map(image, persons)
+        logits, windows = self._run(*self.inputs(image, persons, score=score))
         if self.flip:
-            mirrored, _ = self._run(*self.inputs(image, persons, flip=True))
+            mirrored, _ = self._run(*self.inputs(image, persons, flip=True, score=score))
             logits = (logits + mirrored.flip(-1)) / 2
         return logits, windows
 

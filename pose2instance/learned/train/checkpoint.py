@@ -67,8 +67,12 @@ def save_checkpoint(out: Path, step: int, epoch: int, batch_in_epoch: int, model
         shutil.rmtree(final)
     os.replace(tmp, final)
     atomic_write_text(root / "latest", name + "\n")
-    done = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in done[:-max(keep, 1)]:
+    # checkpoints after this step come from a timeline that was resumed from an older one (a damaged latest
+    # checkpoint was skipped): they are stale, and must not take the places of the ones kept
+    steps = sorted(p for p in root.glob("step_*") if p.is_dir())
+    stale = [p for p in steps if p.name > name]
+    done = [p for p in steps if p.name <= name]
+    for old in stale + done[:-max(keep, 1)]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
