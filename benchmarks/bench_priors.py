@@ -103,17 +103,14 @@ def main(argv=None):
 def euclidean_old_vs_new(pool: Persons, score: np.ndarray, image: np.ndarray, repeats: int) -> None:
     """Euclidean prior + fusion: the old path (scipy's EDT over the whole image for every person, full-image
     fusion) against today's (``predict``: OpenCV's exact EDT and the fusion box by box under the box limit)."""
-    from pose2instance.fusion import box_masks
     from pose2instance.priors import skeleton
-    from pose2instance.priors.skeleton import box_affinity
 
     model = Pose2Instance("euclidean")
 
     def old(people):
         cv2, skeleton.cv2 = skeleton.cv2, None
         try:
-            aff = EuclideanPrior().affinity(people) + model.box_weight * box_affinity(people)
-            return fuse(aff, score, model.temperature, claim=box_masks(people)).masks
+            return model(people, score, image).masks  # the whole-image prior and fusion
         finally:
             skeleton.cv2 = cv2
 

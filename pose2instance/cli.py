@@ -291,6 +291,13 @@ def cmd_evaluate(args) -> int:
     inputs = [args.annotations] + ([Path(args.keypoints)] if args.keypoints not in ("gt", "estimated") else [])
     with _claim_out_folder(args.out, args.overwrite, keep=inputs):  # before any work: a bad --out loses nothing
         dataset = CocoPersons(args.annotations, args.images)
+        if args.shard:  # before --dask and --merge: a shard's command is the whole command plus --shard
+            (k, n), selected = parse_shard(args.shard), _selected_ids(args, dataset)
+            report = _evaluate_images(args, dataset, selected[k::n], shard=True)
+            report["shard"] = {"k": k, "n": n, "selected_images": len(selected)}
+            write_json(args.out / "shard.json", report)
+            print(f"shard {k} of {n}: {report['images']} images; wrote {args.out}/shard.json")
+            return 1 if report["failed"] and not report["images"] else 0
         if args.merge or args.dask:
             shards = [read_json(Path(d) / "shard.json") for d in args.merge] if args.merge else \
                 run_on_dask(args.dask, args.argv, args.out, args.shards, main)
@@ -299,13 +306,7 @@ def cmd_evaluate(args) -> int:
             print(f"merged {len(shards)} shard(s); wrote {args.out}/metrics.json, table.md, accuracy.png, "
                   "results_<method>.json")
             return 1 if report["failed"] and not report["images"] else 0
-        shard = parse_shard(args.shard) if args.shard else None
-        report = _evaluate_images(args, dataset, shard)
-        if shard:
-            report["shard"] = {"k": shard[0], "n": shard[1], "selected_images": report.pop("selected_images")}
-            write_json(args.out / "shard.json", report)
-            print(f"shard {shard[0]} of {shard[1]}: {report['images']} images; wrote {args.out}/shard.json")
-            return 1 if report["failed"] and not report["images"] else 0
+        report = _evaluate_images(args, dataset, _selected_ids(args, dataset))
         print(format_tables(report))
         print(f"wall time {report['wall_s']:.1f} s; stage time (s, summed over {report['workers']} worker(s)):",
               ", ".join(f"{k} {v:.2f}" for k, v in report["timing_s"].items()))
@@ -315,10 +316,19 @@ def cmd_evaluate(args) -> int:
         return 1 if report["failed"] and not report["images"] else 0
 
 
-def _evaluate_images(args, dataset, shard: tuple[int, int] | None) -> dict:
-    """Run the methods over the images the options select (one shard's of them with ``shard``)."""
+def _selected_ids(args, dataset) -> list[int]:
+    """The images the options select: all, or the ``--held-out`` part (or its complement), then ``--limit``."""
+    from .evaluation import split_image_ids
+    ids = dataset.image_ids
+    if args.held_out is not None:
+        ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
+    return ids[: args.limit] if args.limit else ids
+
+
+def _evaluate_images(args, dataset, ids: list[int], shard: bool = False) -> dict:
+    """Run the methods over ``ids``; a shard writes no report of its own and keeps the per-image records."""
     from .estimators import make_estimator
-    from .evaluation import evaluate_dataset, split_image_ids
+    from .evaluation import evaluate_dataset
     from .io import load_people_per_image
     from .registry import make_methods
 
@@ -328,18 +338,10 @@ def _evaluate_images(args, dataset, shard: tuple[int, int] | None) -> dict:
         estimator = make_estimator(args.estimator)
     elif args.keypoints != "gt":
         results = load_people_per_image(args.keypoints, dataset)
-    ids = dataset.image_ids
-    if args.held_out is not None:
-        ids = split_image_ids(ids, args.held_out, args.split_seed)[args.part == "held-out"]
-    ids = ids[: args.limit] if args.limit else ids
-    selected = len(ids)
-    if shard:
-        ids = ids[shard[0]::shard[1]]
     methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
-    report = evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
-                              estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
-                              workers=args.workers or default_workers(), with_state=shard is not None)
-    return {**report, "selected_images": selected} if shard else report
+    return evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
+                            estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
+                            workers=args.workers or default_workers(), with_state=shard)
 
 
 def _check_out_folder(out: Path) -> None:

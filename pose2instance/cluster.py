@@ -35,20 +35,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard_argv(argv: list[str], k: int, n: int, out: Path) -> list[str]:
-    """The command of shard ``k`` of ``n``: ``argv`` without the cluster options, plus ``--shard`` and its own ``--out``."""
-    drop_with_value = {"--dask", "--shards", "--out", "--workers"}
-    out_argv, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in drop_with_value:
-            skip = True
-            continue
-        if a.split("=", 1)[0] in drop_with_value or a == "--overwrite":
-            continue
-        out_argv.append(a)
-    return out_argv + ["--shard", f"{k}/{n}", "--out", str(out / f"shard_{k}"), "--workers", "1", "--overwrite"]
+    """The command of shard ``k`` of ``n``: ``argv`` plus ``--shard``, its own ``--out`` and one worker.
+
+    Later options win in argparse, and ``--shard`` wins over ``--dask`` / ``--merge`` in
+    ``evaluate``, so nothing has to be taken out of ``argv`` (abbreviated options included).
+    """
+    return [*argv, "--shard", f"{k}/{n}", "--out", str(out / f"shard_{k}"), "--workers", "1", "--overwrite"]
 
 
 def run_on_dask(address: str, argv: list[str], out: Path, shards: int | None,

@@ -58,10 +58,7 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
         max_distance: if set, pixels whose best affinity is below ``-max_distance`` are background.
         claim: optional ``(N, H, W)`` bool, where each person may take pixels (e.g. :func:`box_masks`).
     """
-    if not temperature > 0:  # also refuses NaN
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    if background not in ("score", "threshold"):
-        raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
+    _check_options(temperature, background)
     affinity = np.asarray(affinity, np.float32)
     if affinity.ndim != 3:
         raise ValueError(f"affinity must be (N, H, W), got shape {affinity.shape}")
@@ -81,17 +78,25 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
     total = p.sum(axis=0)
     p /= np.where(total > 0, total, 1.0)
     fused = p * s
-    owner = fused.argmax(axis=0)
-    if background == "score":
-        person = fused.max(axis=0) > 1.0 - s
-    else:
-        person = s >= threshold
+    labels = _labels(fused.argmax(axis=0), fused.max(axis=0), s, best, nobody, background, threshold, max_distance)
+    return FusionResult(labels[None] == np.arange(n)[:, None, None], labels, p, fused)
+
+
+def _check_options(temperature: float, background: str) -> None:
+    if not temperature > 0:  # also refuses NaN
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if background not in ("score", "threshold"):
+        raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
+
+
+def _labels(owner: np.ndarray, top: np.ndarray, s: np.ndarray, best: np.ndarray, nobody: np.ndarray,
+            background: str, threshold: float, max_distance: float | None) -> np.ndarray:
+    """``(H, W)`` int32 labels (-1 background) from the owner of the largest fused score ``top`` at each pixel."""
+    person = top > 1.0 - s if background == "score" else s >= threshold
     if max_distance is not None:
         person &= best >= -max_distance
     person &= ~nobody
-    labels = np.where(person, owner, -1).astype(np.int32)
-    masks = labels[None] == np.arange(n)[:, None, None]
-    return FusionResult(masks, labels, p, fused)
+    return np.where(person, owner, -1).astype(np.int32)
 
 
 def fuse_windows(regions: Sequence[tuple[int, int, int, int]], windows: Sequence[np.ndarray], score: np.ndarray,
@@ -108,10 +113,7 @@ def fuse_windows(regions: Sequence[tuple[int, int, int, int]], windows: Sequence
     bit for bit: the same float32 operations in the same person order. ``image_size``
     ``(H, W)``, when given, is checked against the score's.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    if background not in ("score", "threshold"):
-        raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
+    _check_options(temperature, background)
     s = check_score(score, image_size or np.shape(score)[:2])
     h, w = s.shape
     n = len(windows)
@@ -127,22 +129,20 @@ def fuse_windows(regions: Sequence[tuple[int, int, int, int]], windows: Sequence
     nobody = ~np.isfinite(best)
     best[nobody] = 0.0
     total = np.zeros((h, w), np.float32)
+    exps = []  # kept for the last pass: as large as the windows themselves
     for (x0, y0, x1, y1), a in zip(regions, windows):
-        total[y0:y1, x0:x1] += np.exp((a - best[y0:y1, x0:x1]) / temperature)
+        exps.append(np.exp((a - best[y0:y1, x0:x1]) / temperature))
+        total[y0:y1, x0:x1] += exps[-1]
     total[total <= 0] = 1.0
     top = np.zeros((h, w), np.float32)  # the largest fused score so far (0: nobody's, as in fuse)
     owner = np.zeros((h, w), np.int64)
-    for i, ((x0, y0, x1, y1), a) in enumerate(zip(regions, windows)):
+    for i, ((x0, y0, x1, y1), e) in enumerate(zip(regions, exps)):
         win = (slice(y0, y1), slice(x0, x1))
-        fused = np.exp((a - best[win]) / temperature) / total[win] * s[win]
+        fused = e / total[win] * s[win]
         better = fused > top[win]
         top[win] = np.where(better, fused, top[win])
         owner[win] = np.where(better, i, owner[win])
-    person = top > 1.0 - s if background == "score" else s >= threshold
-    if max_distance is not None:
-        person &= best >= -max_distance
-    person &= ~nobody
-    labels = np.where(person, owner, -1).astype(np.int32)
+    labels = _labels(owner, top, s, best, nobody, background, threshold, max_distance)
     return labels[None] == np.arange(n)[:, None, None], labels
 
 

@@ -13,14 +13,13 @@ The registry that maps names to these (and to the learned model) is
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 
 import numpy as np
 
 from .fusion import FusionResult, box_masks, fuse, fuse_windows, oracle_box_masks
 from .priors import PriorEncoder, make_prior
-from .priors.skeleton import box_affinity, box_distance, box_region, reference_scale
+from .priors.skeleton import box_affinity, box_affinity_windows, box_region
 from .structures import Persons
 
 
@@ -112,11 +111,8 @@ class Pose2Instance(MaskMethod):
         self.box_limit = box_limit
 
     def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
-        """``(N, H, W)`` float32 prior affinity plus the box term (``-inf`` outside each box under the box limit)."""
-        regions = [box_region(b, persons.image_size) for b in persons.boxes] if self.box_limit else None
-        # a prior written before ``regions`` existed takes (persons, image) only: it computes whole maps
-        aff = self.prior.affinity(persons, image, regions) if _takes_regions(self.prior.affinity) else \
-            self.prior.affinity(persons, image)
+        """``(N, H, W)`` float32 prior affinity plus the box term."""
+        aff = self.prior.affinity(persons, image)
         if self.box_weight and len(persons):
             aff = aff + self.box_weight * box_affinity(persons)
         return aff
@@ -136,18 +132,9 @@ class Pose2Instance(MaskMethod):
         boxes instead of people x image."""
         if not self.box_limit or not len(persons):
             return self(persons, score, image).masks
-        size = persons.image_size
-        regions = [box_region(b, size) for b in persons.boxes]
-        windows = self.prior.affinity_windows(persons, image, regions) if _takes_regions(self.prior.affinity) else \
-            [a[y0:y1, x0:x1] for a, (x0, y0, x1, y1) in zip(self.prior.affinity(persons, image), regions)]
+        regions = [box_region(b, persons.image_size) for b in persons.boxes]
+        windows = self.prior.affinity_windows(persons, image, regions)
         if self.box_weight:
-            ref = reference_scale(persons)
-            windows = [a + self.box_weight * (-box_distance(b, size, r) / ref)
-                       for a, b, r in zip(windows, persons.boxes, regions)]
+            windows = [a + self.box_weight * b for a, b in zip(windows, box_affinity_windows(persons, regions))]
         return fuse_windows(regions, windows, score, self.temperature, self.background, self.threshold,
-                            self.max_distance, size)[0]
-
-
-def _takes_regions(affinity) -> bool:
-    """Whether a prior's ``affinity`` accepts ``regions`` (priors written before it existed do not)."""
-    return "regions" in inspect.signature(affinity).parameters
+                            self.max_distance, persons.image_size)[0]

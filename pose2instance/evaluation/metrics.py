@@ -126,13 +126,16 @@ class InstanceEvaluator:
     per_instance: dict[int, float] = field(default_factory=dict)
     results: list[dict] = field(default_factory=list)
     evaluated_ids: set[int] = field(default_factory=set)
-    image_ids: list[int] = field(default_factory=list)
     #: per image, in order: ``(image id, evaluated annotation ids, their IoUs, number of results entries)``
     records: list[tuple[int, list[int], list[float], int]] = field(default_factory=list)
 
+    @property
+    def image_ids(self) -> list[int]:
+        """The images processed, in order."""
+        return [r[0] for r in self.records]
+
     def reset(self) -> None:
-        self.ious, self.per_instance, self.results, self.evaluated_ids, self.image_ids = [], {}, [], set(), []
-        self.records = []
+        self.ious, self.per_instance, self.results, self.evaluated_ids, self.records = [], {}, [], set(), []
 
     def state(self) -> list[dict]:
         """JSON-ready per-image records (annotation ids, IoUs, COCO results entries), in processing order:
@@ -184,7 +187,6 @@ class InstanceEvaluator:
         self.ious.extend(ious.tolist())
         self.per_instance.update({int(a): float(v) for a, v in zip(gt_ids, ious)})
         self.evaluated_ids.update(int(x) for x in gt_ids)
-        self.image_ids.append(int(image_id))
         self.records.append((int(image_id), [int(x) for x in gt_ids], [float(v) for v in ious], results))
 
     def process_detections(self, image_id: int, gt_masks: np.ndarray, gt_ids: np.ndarray, in_subset: np.ndarray,

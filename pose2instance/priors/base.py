@@ -42,29 +42,25 @@ class PriorEncoder(ABC):
         """
 
     @abstractmethod
-    def affinity(self, persons: Persons, image: np.ndarray | None = None,
-                 regions: Sequence[tuple[int, int, int, int]] | None = None) -> np.ndarray:
+    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         """Per-person log-affinity for fusion: ``(N, H, W)`` float32, higher = more likely that person.
 
         Distance priors return minus the distance in pixels over the image's median
         person scale (``skeleton.reference_scale``), so a softmax with temperature
         ``T`` over people weighs pixels by ``exp(-d / T)``.
-
-        ``regions`` (optional): one ``(x0, y0, x1, y1)`` pixel region per person (end
-        exclusive), the only place the caller uses that person's map (its box, under the
-        fusion's box limit). A prior may then compute each map only there and return
-        ``-inf`` elsewhere (the Euclidean prior does; the values inside are the same).
         """
 
     def affinity_windows(self, persons: Persons, image: np.ndarray | None,
                          regions: Sequence[tuple[int, int, int, int]]) -> list[np.ndarray]:
         """Each person's affinity inside its region only: one ``(y1 - y0, x1 - x0)`` float32 array per person.
 
-        The values are those of :meth:`affinity` there. This default computes the whole maps
-        and cuts the windows out; priors that can, compute only the windows (Euclidean,
-        geodesic), so that memory grows with the people's boxes instead of people x image.
+        ``regions``: one ``(x0, y0, x1, y1)`` pixel region per person, end exclusive (its box,
+        under the fusion's box limit). The values are those of :meth:`affinity` there. This
+        default computes the whole maps and cuts the windows out; priors that can compute
+        only the windows (Euclidean, geodesic), so that memory grows with the people's boxes
+        instead of people x image.
         """
-        full = self.affinity(persons, image, regions)
+        full = self.affinity(persons, image)
         return [full[i, y0:y1, x0:x1].copy() for i, (x0, y0, x1, y1) in enumerate(regions)]
 
     def __repr__(self) -> str:

@@ -20,8 +20,7 @@ from .skeleton import (Canvas, ConfidenceRule, Region, distance_to_zeros, fallba
                        limb_confidence, person_scales, reference_scale, skeleton_pixels)
 
 
-def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule(),
-                      regions: Sequence[Region] | None = None) -> np.ndarray:
+def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule()) -> np.ndarray:
     """Distance (pixels) from each pixel centre to each person's skeleton, confidence offsets included.
 
     The skeleton is the limbs between usable keypoints plus the usable keypoints
@@ -29,21 +28,13 @@ def skeleton_distance(persons: Persons, rule: ConfidenceRule = ConfidenceRule(),
     are exact to within half a pixel). A person with no usable keypoint gets
     :func:`~pose2instance.priors.skeleton.fallback_distance`.
 
-    Args:
-        persons: the people.
-        rule: the confidence rule.
-        regions: optionally one :data:`~pose2instance.priors.skeleton.Region` per person: its
-            distances are computed only there (see :func:`skeleton_distance_windows`) and are
-            ``inf`` elsewhere.
-
     Returns:
         ``(N, H, W)`` float32 pixels.
     """
     h, w = persons.image_size
-    out = np.full((len(persons), h, w), np.inf, np.float32)
-    regions = regions if regions is not None else [full_region((h, w))] * len(persons)
-    for i, ((x0, y0, x1, y1), d) in enumerate(zip(regions, skeleton_distance_windows(persons, rule, regions))):
-        out[i, y0:y1, x0:x1] = d
+    out = np.empty((len(persons), h, w), np.float32)
+    for i, d in enumerate(skeleton_distance_windows(persons, rule, [full_region((h, w))] * len(persons))):
+        out[i] = d
     return out
 
 
@@ -150,9 +141,8 @@ class EuclideanPrior(PriorEncoder):
             d = np.minimum(np.nan_to_num(d, nan=self.clip), self.clip)
         return d.astype(np.float32)
 
-    def affinity(self, persons: Persons, image: np.ndarray | None = None,
-                 regions: Sequence[Region] | None = None) -> np.ndarray:
-        return -skeleton_distance(persons, self.rule, regions) / reference_scale(persons)
+    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
+        return -skeleton_distance(persons, self.rule) / reference_scale(persons)
 
     def affinity_windows(self, persons: Persons, image: np.ndarray | None,
                          regions: Sequence[Region]) -> list[np.ndarray]:

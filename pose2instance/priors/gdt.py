@@ -182,7 +182,7 @@ class HeatmapDistancePrior(PriorEncoder):
         d = self.keypoint_distances(persons) / person_scales(persons)[:, None, None, None]
         return np.minimum(np.nan_to_num(d, nan=2.0), 2.0).astype(np.float32)
 
-    def affinity(self, persons: Persons, image: np.ndarray | None = None, regions=None) -> np.ndarray:
+    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         out = np.empty((len(persons), *persons.image_size), np.float32)
         fallback = np.ones(len(persons), bool)
         if persons.heatmaps is not None:

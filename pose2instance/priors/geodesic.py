@@ -263,7 +263,7 @@ class GeodesicPrior(PriorEncoder):
     def encode(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         return (self.distances(persons, image) / person_scales(persons)[:, None, None])[:, None]
 
-    def affinity(self, persons: Persons, image: np.ndarray | None = None, regions=None) -> np.ndarray:
+    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         return -self.distances(persons, image) / reference_scale(persons)
 
     def affinity_windows(self, persons: Persons, image: np.ndarray | None,

@@ -37,7 +37,7 @@ class GaussianHeatmapPrior(PriorEncoder):
     def encode(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         return np.exp(self._log_heatmaps(persons)).astype(np.float32)
 
-    def affinity(self, persons: Persons, image: np.ndarray | None = None, regions=None) -> np.ndarray:
+    def affinity(self, persons: Persons, image: np.ndarray | None = None) -> np.ndarray:
         out = self._log_heatmaps(persons).max(axis=1) if len(persons) else \
             np.zeros((0, *persons.image_size), np.float32)
         scales = person_scales(persons)

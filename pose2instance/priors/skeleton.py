@@ -20,7 +20,7 @@ from skimage.draw import line, polygon
 
 try:  # OpenCV's exact Euclidean distance transform is about 3x faster than scipy's
     import cv2
-except ImportError:  # pragma: no cover - opencv is a dependency; scipy gives the same distances
+except ImportError:  # OpenCV is optional (the yolo extra brings it); scipy gives the same distances
     cv2 = None
 
 from ..structures import COCO_SKELETON, Persons, box_pixels
@@ -66,11 +66,16 @@ def reference_scale(persons: Persons) -> float:
 
 def box_affinity(persons: Persons) -> np.ndarray:
     """``(N, H, W)`` float32 minus the distance to each person's box over :func:`reference_scale` (0 inside)."""
-    ref = reference_scale(persons)
     out = np.empty((len(persons), *persons.image_size), np.float32)
-    for i, box in enumerate(persons.boxes):
-        out[i] = -box_distance(box, persons.image_size) / ref
+    for i, a in enumerate(box_affinity_windows(persons, [full_region(persons.image_size)] * len(persons))):
+        out[i] = a
     return out
+
+
+def box_affinity_windows(persons: Persons, regions: list[Region]) -> list[np.ndarray]:
+    """:func:`box_affinity` of each person inside its region only (``(y1 - y0, x1 - x0)`` float32 each)."""
+    ref = reference_scale(persons)
+    return [-box_distance(box, persons.image_size, region) / ref for box, region in zip(persons.boxes, regions)]
 
 
 def limb_confidence(keypoint_conf: np.ndarray) -> np.ndarray:

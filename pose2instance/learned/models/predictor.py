@@ -107,16 +107,17 @@ class Predictor:
     def crop_logits(self, image: np.ndarray, persons: Persons) -> tuple[torch.Tensor, list[CropWindow]]:
         """``(N, n, n)`` float32 mask logits on the (unmirrored) crops, and their windows."""
         score = self.score_map(image, persons)
-        logits, windows = self._run(*self.inputs(image, persons, score=score))
+        x, windows = self.inputs(image, persons, score=score)
+        logits = self._run(x)
         if self.flip:
-            mirrored, _ = self._run(*self.inputs(image, persons, flip=True, score=score))
-            logits = (logits + mirrored.flip(-1)) / 2
+            logits = (logits + self._run(self.inputs(image, persons, flip=True, score=score)[0]).flip(-1)) / 2
         return logits, windows
 
-    def _run(self, x: torch.Tensor, windows: list[CropWindow]) -> tuple[torch.Tensor, list[CropWindow]]:
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, n, n)`` mask logits of the inputs ``x``, in batches."""
         out = [self.model(x[i:i + self.batch_size])["mask"][:, 0].float() for i in range(0, len(x), self.batch_size)]
         n = self.config.crop_size
-        return (torch.cat(out) if out else x.new_zeros((0, n, n))), windows
+        return torch.cat(out) if out else x.new_zeros((0, n, n))
 
     def logits(self, image: np.ndarray, persons: Persons) -> np.ndarray:
         """``(N, H, W)`` float32 mask logit of each person in image coordinates (:data:`OUTSIDE_LOGIT` outside its window)."""
