@@ -17,7 +17,7 @@ validation parts of ``(mean IoU + AP) / 2`` of the default pipeline (geodesic fu
 the network's score). The best candidate and the base recipe are then evaluated once on
 the held-out parts.
 
-    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long]
+    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k]
 
 Writes ``<out>/choice.md`` and ``<out>/choice.json``.
 """
@@ -38,7 +38,8 @@ FILES = ("person_keypoints_dev.json", "person_keypoints_single.json", "person_ma
 HELD_OUT = {"person_keypoints_dev.json": 0.4, "person_keypoints_single.json": 0.2}
 VALIDATION = {"person_keypoints_dev.json": 0.2, "person_keypoints_single.json": 0.1}
 #: candidate -> (extra train options, steps)
-CANDIDATES = {"base": ([], 3000), "rotate": (["--rotate", "20"], 3000), "rotate-long": (["--rotate", "20"], 6000)}
+CANDIDATES = {"base": ([], 3000), "rotate": (["--rotate", "20"], 3000), "rotate-long": (["--rotate", "20"], 6000),
+              "rotate-12k": (["--rotate", "20"], 12000)}
 
 
 def train_command(name: str, out: Path, threads: int) -> list[str]:

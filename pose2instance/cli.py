@@ -1,11 +1,10 @@
-"""``pose2instance``: one command with subcommands (segment, evaluate, train, demo)."""
+"""``pose2instance``: one command with subcommands (segment, evaluate, train, demo, serve)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +15,8 @@ from .estimators import ESTIMATORS
 from .limits import add_limit_arguments, apply_limit_arguments, positive_int
 from .parallel import WorkerDied, default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
+from .segment import DEFAULT_SCORE, default_scorer, find_people, segment_people
 
-#: The default person score of segment and demo: the shipped network (pose + BlazePose's score as inputs),
-#: best on both held-out parts (README, "The comparison on our data"); it needs the torch and mediapipe extras.
-DEFAULT_SCORE = "learned"
 ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
 
 
@@ -134,47 +131,38 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"), help="output folder")
     _fusion_args(demo)
     add_limit_arguments(demo)
+
+    from .web.server import KEEP_JOBS, MAX_UPLOAD_MB
+    srv = sub.add_parser("serve", help="a local web page to try it on your own photos", **fmt,
+                         description="Starts a web page: upload a photo (or use the demo photo), optionally keypoint, "
+                                     "box and ground-truth files, choose estimator, score and prior, see each "
+                                     "person's mask, confidence, IoU and the timings, download the COCO results "
+                                     "and the masks. Models load once, at start.")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    srv.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB,
+                     help="largest request (photo and files together), in MB")
+    srv.add_argument("--keep-jobs", type=positive_int, default=KEEP_JOBS,
+                     help="finished requests whose files are kept for download")
+    srv.add_argument("--temp-dir", type=Path, help="where the server's temporary folder is made (default: the "
+                     "system's); it is removed when the server stops")
+    srv.add_argument("--verbose", action="store_true", help="log every request")
+    add_limit_arguments(srv)
     return parser
-
-
-def _default_scorer(spec: str | None, allow_oracle_fallback: bool):
-    """The scorer of ``spec``; without one the default, else BlazePose (else, for the demo, the oracle)."""
-    from .registry import make_scorer
-    if spec is not None:
-        return make_scorer(spec)
-    try:
-        return make_scorer(DEFAULT_SCORE)
-    except ImportError as e:
-        fallbacks = [("blazepose", "BlazePose's person mask")]
-        if allow_oracle_fallback:
-            fallbacks.append(("oracle", "the ground-truth masks"))
-        for fallback, what in fallbacks:
-            try:
-                scorer = make_scorer(fallback)
-            except ImportError:
-                continue
-            print(f"note: {e}\n      using {what} as the person score instead", file=sys.stderr)
-            return scorer
-        raise
 
 
 def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, scorer, prior: str, out: Path,
                   fusion: dict, category_id: int = 1) -> dict:
     """Run one image end to end and write its results JSON and overlay; returns what was written."""
-    from .io import results_entries, write_results
+    from .io import write_results
     from .pipeline import Pose2Instance
     from .visualize import draw_overlay, save_png
 
-    t0 = time.perf_counter()
-    score = scorer(image, persons, image_path)
-    t1 = time.perf_counter()
-    masks = Pose2Instance(prior, **fusion).predict(persons, score, image)
-    t2 = time.perf_counter()
-    entries = results_entries(image_id, masks, persons.scores, category_id, persons.keypoints, with_box=True)
-    results_path = write_results(out / f"{image_path.stem}_results.json", entries)
-    overlay_path = save_png(draw_overlay(image, masks, persons), out / f"{image_path.stem}_overlay.png")
-    return {"results": results_path, "overlay": overlay_path, "masks": masks, "score": score, "entries": entries,
-            "timing_ms": {"score": 1e3 * (t1 - t0), "prior+fusion": 1e3 * (t2 - t1)}}
+    done = segment_people(image, image_path, persons, image_id, scorer, Pose2Instance(prior, **fusion), category_id)
+    results_path = write_results(out / f"{image_path.stem}_results.json", done.entries)
+    overlay_path = save_png(draw_overlay(image, done.masks, persons), out / f"{image_path.stem}_overlay.png")
+    return {"results": results_path, "overlay": overlay_path, "masks": done.masks, "score": done.score,
+            "entries": done.entries, "timing_ms": done.timing_ms}
 
 
 def _people(n: int) -> str:
@@ -217,7 +205,7 @@ def cmd_segment(args) -> int:
     if args.keypoints is not None and args.boxes is not None:
         raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
     _check_out_folder(args.out)  # fail on a bad --out before any work
-    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    scorer = default_scorer(args.score, allow_oracle_fallback=False)
     if args.keypoints is None and scorer.needs_masks:
         raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
     estimator = make_estimator(args.estimator) if args.keypoints is None else None
@@ -245,21 +233,12 @@ def cmd_segment(args) -> int:
 def _segment_path(path: Path, args, scorer, estimator, image_id: int | None, keep_going: bool = True) -> dict:
     """People, score, masks and outputs of one photo; with ``keep_going``, ``{"image", "error"}`` instead of raising
     (a batch goes on with the next photo)."""
-    from .io import load_boxes, load_image, load_people
+    from .io import load_image
     from .priors import make_prior
 
     try:
         image = load_image(path)
-        size = image.shape[:2]
-        if estimator is None:
-            persons, image_id = load_people(args.keypoints, path, size, image_id)
-            estimate_ms = None
-        else:
-            boxes = None if args.boxes is None else load_boxes(args.boxes, path, size, image_id)
-            t = time.perf_counter()
-            persons = estimator(image, boxes)
-            estimate_ms = 1e3 * (time.perf_counter() - t)
-            image_id = image_id if image_id is not None else 0
+        persons, image_id, estimate_ms = find_people(image, path, args.keypoints, args.boxes, image_id, estimator)
         heatmap_note = make_prior(args.prior).needs_heatmaps and persons.heatmaps is None
         done = segment_image(path, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
     except Exception as e:
@@ -332,7 +311,7 @@ def _evaluate_images(args, dataset, ids: list[int], shard: bool = False) -> dict
     from .io import load_people_per_image
     from .registry import make_methods
 
-    scorer = _default_scorer(args.score, allow_oracle_fallback=False)
+    scorer = default_scorer(args.score, allow_oracle_fallback=False)
     estimator = results = None
     if args.keypoints == "estimated":
         estimator = make_estimator(args.estimator)
@@ -396,7 +375,7 @@ def cmd_demo(args) -> int:
     dataset = CocoPersons(assets / "000000000790.json", assets)
     image_id = 790
     persons = dataset.persons(image_id)
-    scorer = _default_scorer(args.score, allow_oracle_fallback=True)
+    scorer = default_scorer(args.score, allow_oracle_fallback=True)
     done = segment_image(dataset.image_path(image_id), dataset.load_image(image_id), persons, image_id, scorer,
                          args.prior, args.out, _fusion_kwargs(args))
     ious = paired_iou(done["masks"], persons.masks)
@@ -408,6 +387,19 @@ def cmd_demo(args) -> int:
         print(f"{i:6d}  {persons.ids[i]:13d}  {a:18.3f}  {b:24.3f}")
     print(f"mean    {'':13s}  {ious.mean():18.3f}  {baseline.mean():24.3f}")
     print(f"wrote {done['overlay']}\nwrote {done['results']}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .web import serve
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be 0..65535, got {args.port}")
+    if not args.max_upload_mb > 0:
+        raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    try:
+        serve(args.host, args.port, args.max_upload_mb, args.keep_jobs, args.temp_dir, args.verbose)
+    except KeyboardInterrupt:
+        print("\nstopped; the temporary folder was removed", file=sys.stderr)
     return 0
 
 
@@ -423,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     apply_limit_arguments(args)
     args.argv = argv
-    commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo}
+    commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo, "serve": cmd_serve}
     try:
         return commands[args.command](args)
     except (ValueError, ImportError, OSError, WorkerDied) as e:  # our errors name the bad input

@@ -41,9 +41,7 @@ def draw_overlay(image: np.ndarray, masks: np.ndarray, persons: Persons | None =
     if persons is not None and len(persons):
         draw = ImageDraw.Draw(pic)
         width = max(2, round(max(image.shape[:2]) / 300))
-        conf = persons.keypoints[..., 2]
-        usable = conf > 0 if persons.keypoint_kind == "visibility" else conf >= min_confidence
-        for i, (kp, ok) in enumerate(zip(persons.keypoints, usable)):
+        for i, (kp, ok) in enumerate(zip(persons.keypoints, drawn_keypoints(persons, min_confidence))):
             colour = tuple(int(c) for c in PALETTE[i % len(PALETTE)])
             for a, b in COCO_SKELETON:
                 if ok[a] and ok[b]:
@@ -52,6 +50,13 @@ def draw_overlay(image: np.ndarray, masks: np.ndarray, persons: Persons | None =
                 r = width + 1
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255), outline=colour)
     return np.asarray(pic)
+
+
+def drawn_keypoints(persons: Persons, min_confidence: float = 0.1) -> np.ndarray:
+    """``(N, 17)`` bool: the keypoints an overlay draws (any labelled one of ground truth, an estimated one of
+    confidence >= ``min_confidence``)."""
+    conf = persons.keypoints[..., 2]
+    return conf > 0 if persons.keypoint_kind == "visibility" else conf >= min_confidence
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:

@@ -27,7 +27,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..io import results_entries
+from ..io import masks_to_rles, results_entries
 
 IOU_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -58,6 +58,33 @@ def paired_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     inter = (pred & gt).sum(1)
     union = (pred | gt).sum(1)
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def matched_iou(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each predicted mask's IoU with the ground-truth mask it is matched to, one to one.
+
+    For people that are not the ground truth's (an estimator's): the matching maximises the summed
+    IoU (Hungarian), pairs with IoU 0 count as unmatched.
+
+    Args:
+        pred: ``(N, H, W)`` bool; gt: ``(M, H, W)`` bool.
+
+    Returns:
+        ``(iou, match)``: ``(N,)`` float64 IoU (0 for an unmatched prediction) and ``(N,)`` int64 index of the
+        matched ground-truth mask (-1 for none).
+    """
+    from pycocotools import mask as mask_utils
+    from scipy.optimize import linear_sum_assignment
+
+    iou, match = np.zeros(len(pred)), np.full(len(pred), -1, np.int64)
+    if not len(pred) or not len(gt):
+        return iou, match
+    table = np.asarray(mask_utils.iou(masks_to_rles(np.asarray(pred, bool)), masks_to_rles(np.asarray(gt, bool)),
+                                      [0] * len(gt)), np.float64).reshape(len(pred), len(gt))
+    rows, cols = linear_sum_assignment(-table)
+    hit = table[rows, cols] > 0
+    iou[rows[hit]], match[rows[hit]] = table[rows[hit], cols[hit]], cols[hit]
+    return iou, match
 
 
 def accuracy_at(ious: np.ndarray, thresholds=IOU_THRESHOLDS) -> dict[float, float]:

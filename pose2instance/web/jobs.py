@@ -1,0 +1,297 @@
+"""One request of the web page: the uploaded files in, the masks and their downloads out, all in one job folder.
+
+* :class:`Models`: the scorers and estimators of a server, each built once and shared by every request;
+* :class:`JobRequest`: the form of one request, checked (choices, image id);
+* :func:`run_job`: the same computation as ``pose2instance segment``
+  (:func:`pose2instance.segment.find_people`, :func:`~pose2instance.segment.segment_people`), then the files the
+  page shows and offers: the photo as JPEG, a mask PNG per person, the COCO results JSON, a zip of the masks.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..estimators import ESTIMATORS, make_estimator
+from ..evaluation import matched_iou, paired_iou
+from ..io import load_image, load_people, write_results
+from ..io.jsonio import atomic_write
+from ..pipeline import Pose2Instance
+from ..registry import FUSION_PRIORS, SCORES, make_scorer
+from ..segment import DEFAULT_SCORE, default_scorer, find_people, segment_people
+from ..structures import COCO_SKELETON
+from ..visualize import PALETTE, drawn_keypoints
+
+#: The shipped demo photo (COCO 790, CC BY 2.0) and its annotation file (ground-truth keypoints and masks).
+DEMO_PHOTO, DEMO_ANNOTATIONS = "000000000790.jpg", "000000000790.json"
+#: Scores the page offers: every registered one except DeepLab, which has no offline weights.
+PAGE_SCORES = tuple(name for name in SCORES if name != "deeplab")
+ESTIMATOR_NAMES = ("auto", *ESTIMATORS)
+#: Warnings meant for developers of the libraries underneath, not for the page's user.
+LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def demo_files() -> tuple[Path, Path]:
+    """``(photo, annotations)`` paths of the shipped demo."""
+    assets = Path(str(files("pose2instance") / "assets"))
+    return assets / DEMO_PHOTO, assets / DEMO_ANNOTATIONS
+
+
+class Models:
+    """The person scores and pose estimators of one server, built at first use and then kept.
+
+    ``lock`` lets one request compute at a time (the LiteRT interpreters are not thread-safe; on a
+    2-core machine a second concurrent request would only halve the speed of both). ``builds`` counts
+    how often each model was built (once each, whatever the number of requests).
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.builds: dict[str, int] = {}
+        self._models: dict[str, object] = {}
+        self.default_score = None
+
+    def _get(self, key: str, build):
+        if key not in self._models:
+            self._models[key] = build()
+            self.builds[key] = self.builds.get(key, 0) + 1
+        return self._models[key]
+
+    def scorer(self, name: str):
+        """The person score called ``name`` (a key of :data:`pose2instance.registry.SCORES`)."""
+        return self._get(f"score:{name}", lambda: make_scorer(name))
+
+    def estimator(self, name: str):
+        """The pose estimator called ``name`` (``auto`` or a key of :data:`pose2instance.estimators.ESTIMATORS`)."""
+        return self._get(f"estimator:{name}", lambda: make_estimator(name))
+
+    def preload(self) -> None:
+        """Build the defaults now (the person score of ``segment``, the ``auto`` estimator), so that the first
+        request is fast; the default score's actual name (``learned``, or its fallback when an extra is
+        missing) becomes the page's preselected one."""
+        with self.lock:
+            scorer = default_scorer(None)
+            self.default_score = scorer.name
+            self._get(f"score:{scorer.name}", lambda: scorer)
+            try:
+                self.estimator("auto")
+            except ImportError:  # no estimator installed: keypoint files still work
+                pass
+
+    def options(self) -> dict:
+        """The page's choices and their preselected defaults."""
+        return {"estimators": list(ESTIMATOR_NAMES), "scores": list(PAGE_SCORES), "priors": list(FUSION_PRIORS),
+                "defaults": {"estimator": "auto", "score": self.default_score or DEFAULT_SCORE, "prior": "geodesic"}}
+
+
+@dataclass
+class Upload:
+    """One uploaded file: the name the browser gave it and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class JobRequest:
+    """What one request asks for.
+
+    Attributes:
+        photo: the uploaded photo; None with ``demo``.
+        demo: use the shipped demo photo.
+        demo_keypoints: with ``demo``, take the people from its ground-truth annotation (else the estimator).
+        keypoints, boxes, ground_truth: optional uploaded files (any keypoint format; COCO annotation or
+            detection results; a COCO annotation file with masks).
+        estimator, score, prior: names (see :meth:`Models.options`).
+        image_id: which image of the uploaded files, if they hold several.
+    """
+
+    photo: Upload | None = None
+    demo: bool = False
+    demo_keypoints: bool = True
+    keypoints: Upload | None = None
+    boxes: Upload | None = None
+    ground_truth: Upload | None = None
+    estimator: str = "auto"
+    score: str = "learned"
+    prior: str = "geodesic"
+    image_id: int | None = None
+
+    @classmethod
+    def from_form(cls, fields: dict[str, str], uploads: dict[str, Upload], defaults: dict[str, str]) -> JobRequest:
+        """A request from the page's form fields and uploads (``defaults``: :meth:`Models.options`'s, for fields
+        left out); ``ValueError`` naming the field when invalid."""
+        def choice(field: str, allowed: tuple[str, ...], default: str) -> str:
+            value = fields.get(field) or default
+            if value not in allowed:
+                raise ValueError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
+            return value
+
+        demo = fields.get("demo") == "1"
+        if not demo and "photo" not in uploads:
+            raise ValueError("no photo: choose a photo file, or use the demo photo")
+        image_id = fields.get("image_id", "").strip()
+        if image_id and not re.fullmatch(r"-?\d{1,18}", image_id):
+            raise ValueError(f"image id: {image_id!r} is not an integer")
+        return cls(photo=None if demo else uploads["photo"], demo=demo,
+                   demo_keypoints=fields.get("demo_keypoints", "1") == "1",
+                   keypoints=uploads.get("keypoints"), boxes=uploads.get("boxes"),
+                   ground_truth=uploads.get("ground_truth"),
+                   estimator=choice("estimator", ESTIMATOR_NAMES, defaults["estimator"]),
+                   score=choice("score", PAGE_SCORES, defaults["score"]),
+                   prior=choice("prior", FUSION_PRIORS, defaults["prior"]), image_id=int(image_id) if image_id else None)
+
+
+def safe_name(name: str, fallback: str) -> str:
+    """A file name for an upload: its base name with only letters, digits, ``._-`` (never a path)."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name.replace("\\", "/")).name).lstrip(".")
+    return base[:120] or fallback
+
+
+def _save(upload: Upload, folder: Path, fallback: str) -> Path:
+    path = folder / safe_name(upload.name, fallback)
+    path.write_bytes(upload.data)
+    return path
+
+
+def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict:
+    """Segment the photo of ``request`` and write the page's files into ``folder`` (which must exist, empty).
+
+    Args:
+        folder: this job's own folder; nothing is written elsewhere.
+        request: the checked request.
+        models: the server's models (the computation holds ``models.lock``).
+        url: the URL prefix of ``folder``'s files (``/jobs/<id>``).
+
+    Returns:
+        The page's JSON: ``image`` (url, width, height, name), ``image_id``, ``people`` (per person: index,
+        colour, score, mask_score, area, box XYXY, keypoints ``[x, y, c]`` with ``drawn`` flags, ``iou`` or
+        None, mask url), ``skeleton``, ``timings_ms`` per stage, ``downloads`` and ``notes`` (warnings).
+
+    Raises:
+        ValueError / OSError: bad input; the message names the uploaded file or the form field.
+    """
+    t_start = time.perf_counter()
+    inputs = folder / "input"
+    inputs.mkdir()
+    if request.demo:
+        photo_path, annotations = demo_files()
+        keypoints_path = annotations if request.demo_keypoints and request.keypoints is None else None
+        truth_path = annotations
+    else:
+        photo_path, keypoints_path, truth_path = _save(request.photo, inputs, "photo"), None, None
+    if request.keypoints is not None:
+        keypoints_path = _save(request.keypoints, inputs, "keypoints.json")
+    boxes_path = None if request.boxes is None else _save(request.boxes, inputs, "boxes.json")
+    if request.ground_truth is not None:
+        truth_path = _save(request.ground_truth, inputs, "ground_truth.json")
+
+    with models.lock, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        image = load_image(photo_path)
+        t1 = time.perf_counter()
+        estimator = None if keypoints_path is not None else models.estimator(request.estimator)
+        persons, image_id, estimate_ms = find_people(image, photo_path, keypoints_path, boxes_path,
+                                                     request.image_id, estimator)
+        scorer = models.scorer(request.score)
+        if scorer.needs_masks and persons.masks is None:
+            raise ValueError("the oracle score needs ground-truth masks: give a COCO annotation file with "
+                             "segmentations as the keypoints file (or use the demo photo's)")
+        done = segment_people(image, photo_path, persons, image_id, scorer, Pose2Instance(request.prior))
+        truth = _ground_truth(truth_path, keypoints_path, persons, photo_path, image.shape[:2], image_id)
+    notes = list(dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, LIBRARY_WARNINGS)))
+    if estimator is not None:
+        notes.insert(0, f"{len(persons)} people found by {estimator.name} in {estimate_ms:.0f} ms")
+    if Pose2Instance(request.prior).needs_heatmaps and persons.heatmaps is None:
+        notes.append("these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior")
+
+    t2 = time.perf_counter()
+    ious = _ious(done.masks, persons, truth)
+    stem = safe_name(photo_path.stem, "photo")
+    _write_jpeg(image, folder / "photo.jpg")
+    mask_names = [f"{stem}_person{i}_mask.png" for i in range(len(persons))]
+    for mask, name in zip(done.masks, mask_names):
+        _write_png(mask, folder / name)
+    results_name, zip_name = f"{stem}_results.json", f"{stem}_masks.zip"
+    write_results(folder / results_name, done.entries)
+    _write_zip([folder / n for n in mask_names], folder / zip_name)
+    t3 = time.perf_counter()
+
+    drawn = drawn_keypoints(persons) if len(persons) else np.zeros((0, 17), bool)
+    people = [{"index": i, "colour": PALETTE[i % len(PALETTE)].tolist(), "score": float(persons.scores[i]),
+               "mask_score": float(done.score[mask].mean()) if mask.any() else 0.0, "area": int(mask.sum()),
+               "box": [round(float(v), 1) for v in persons.boxes[i]],
+               "keypoints": [[round(float(x), 1), round(float(y), 1), round(float(c), 3)]
+                             for x, y, c in persons.keypoints[i]],
+               "drawn": drawn[i].tolist(), "iou": None if ious is None or np.isnan(ious[i]) else float(ious[i]),
+               "mask_url": f"{url}/{mask_names[i]}"}
+              for i, mask in enumerate(done.masks)]
+    timings = {"read image": 1e3 * (t1 - t0)}
+    if estimate_ms is not None:
+        timings["pose estimation"] = estimate_ms
+    timings.update({"person score": done.timing_ms["score"], "prior + fusion": done.timing_ms["prior+fusion"],
+                    "write files": 1e3 * (t3 - t2), "total (server)": 1e3 * (t3 - t_start)})
+    return {"image": {"url": f"{url}/photo.jpg", "name": photo_path.name,
+                      "width": int(image.shape[1]), "height": int(image.shape[0])},
+            "image_id": int(image_id), "people": people, "skeleton": [list(e) for e in COCO_SKELETON],
+            "settings": {"people": "keypoints file" if estimator is None else estimator.name,
+                         "score": scorer.name, "prior": request.prior},
+            "ground_truth": truth is not None,
+            "mean_iou": None if ious is None or np.isnan(ious).all() else float(np.nanmean(ious)),
+            "timings_ms": {k: round(v, 1) for k, v in timings.items()},
+            "downloads": {"results": f"{url}/{results_name}", "masks_zip": f"{url}/{zip_name}"}, "notes": notes}
+
+
+def _ground_truth(truth_path: Path | None, keypoints_path: Path | None, persons, photo_path: Path,
+                  size: tuple[int, int], image_id: int):
+    """``(masks, paired)``: the ground-truth masks and whether they are the people's own (same order), or None.
+
+    The ground truth is an uploaded annotation file, else the keypoints file when it has masks."""
+    if truth_path is None or truth_path == keypoints_path:
+        return None if persons.masks is None else (persons.masks, True)
+    gt, _ = load_people(truth_path, photo_path, size, image_id if keypoints_path is not None else None)
+    if gt.masks is None:
+        raise ValueError(f"{truth_path.name}: the ground truth must be a COCO annotation file with segmentations")
+    return gt.masks, False
+
+
+def _ious(masks: np.ndarray, persons, truth) -> np.ndarray | None:
+    """``(N,)`` IoU of each person's mask with its ground truth (NaN where a paired ground truth has no mask)."""
+    if truth is None:
+        return None
+    gt, paired = truth
+    if not paired:
+        return matched_iou(masks, gt)[0]
+    ious = paired_iou(masks, gt)
+    return np.where(gt.reshape(len(gt), -1).any(1), ious, np.nan)
+
+
+def _write_jpeg(image: np.ndarray, path: Path) -> None:
+    """The decoded photo (stored frame, no EXIF) as a JPEG the browser shows under the masks."""
+    atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="JPEG", quality=90))
+
+
+def _write_png(mask: np.ndarray, path: Path) -> None:
+    """An ``(H, W)`` bool mask as an 8-bit PNG, 255 for the person."""
+    atomic_write(path, lambda tmp: Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG"))
+
+
+def _write_zip(paths: list[Path], path: Path) -> None:
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # PNGs are compressed already
+            for p in paths:
+                z.write(p, p.name)
+    atomic_write(path, write)
+
+
+__all__ = ["JobRequest", "Models", "Upload", "demo_files", "run_job", "safe_name"]

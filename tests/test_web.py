@@ -1,0 +1,230 @@
+"""The web page's server (``pose2instance serve``) over real HTTP, without a browser: the same masks as
+``segment``, models built once, bad input answered with a readable message while the server keeps serving,
+files only in the temporary folder, concurrent users kept apart."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import COCO_DEV, IMAGES
+
+pytest.importorskip("torch")
+pytest.importorskip("ai_edge_litert")
+
+from pose2instance.io import CocoPersons, rle_to_mask  # noqa: E402
+from pose2instance.web import App, Models, PageServer  # noqa: E402
+from pose2instance.web.jobs import demo_files  # noqa: E402
+
+PHOTO, ANNOTATIONS = demo_files()
+
+
+@pytest.fixture(scope="module")
+def models():
+    models = Models()
+    models.preload()
+    return models
+
+
+@pytest.fixture
+def server(models, tmp_path, monkeypatch):
+    """A page server on a free port, its temporary folder under ``tmp_path/root``, the cwd ``tmp_path/cwd``."""
+    root, cwd = tmp_path / "root", tmp_path / "cwd"
+    root.mkdir(), cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    with PageServer("127.0.0.1", 0, App(models, root, max_upload_bytes=8 << 20, keep_jobs=3)) as srv:
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        yield srv
+        srv.shutdown()
+
+
+def post(url: str, fields: dict[str, str] = (), files: dict[str, tuple[str, bytes]] = ()) -> tuple[int, dict]:
+    """POST a multipart form; ``(status, JSON answer)``."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in dict(fields).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, data) in dict(files).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f'Content-Type: application/octet-stream\r\n\r\n'.encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "api/segment", body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def demo_upload() -> dict:
+    return {"photo": (PHOTO.name, PHOTO.read_bytes()), "keypoints": (ANNOTATIONS.name, ANNOTATIONS.read_bytes())}
+
+
+def test_the_page_and_its_options(server):
+    status, page = get(server.url)
+    assert status == 200 and b'id="people"' in page and b"/static/app.js" in page
+    assert get(server.url + "static/app.js")[0] == 200
+    options = json.loads(get(server.url + "api/options")[1])
+    assert options["defaults"] == {"estimator": "auto", "score": "learned", "prior": "geodesic"}
+    assert options["max_upload_bytes"] == 8 << 20 and "yolo" in options["estimators"]
+
+
+def test_demo_gives_the_masks_of_segment_with_ious(server, tmp_path):
+    from pose2instance.cli import main
+
+    status, result = post(server.url, files=demo_upload())
+    assert status == 200, result
+    assert len(result["people"]) == 4 and result["image_id"] == 790 and result["ground_truth"]
+    # the same masks as `pose2instance segment` with the same files and defaults
+    assert main(["segment", str(PHOTO), "--keypoints", str(ANNOTATIONS), "--out", str(tmp_path / "cli")]) == 0
+    cli = json.loads((tmp_path / "cli" / "000000000790_results.json").read_text())
+    status, page = get(server.url.rstrip("/") + result["downloads"]["results"])
+    assert status == 200 and json.loads(page) == cli
+    # IoU against the annotation's masks, person by person
+    gt = CocoPersons(ANNOTATIONS).persons(790).masks
+    for person, entry in zip(result["people"], cli):
+        mask = rle_to_mask(entry["segmentation"])
+        assert person["iou"] == pytest.approx((mask & gt[person["index"]]).sum() / (mask | gt[person["index"]]).sum())
+        status, png = get(server.url.rstrip("/") + person["mask_url"])
+        assert status == 200 and np.array_equal(np.asarray(Image.open(io.BytesIO(png))) > 0, mask)
+    assert result["mean_iou"] > 0.85
+    assert {"read image", "person score", "prior + fusion", "total (server)"} <= set(result["timings_ms"])
+    status, zipped = get(server.url.rstrip("/") + result["downloads"]["masks_zip"])
+    assert status == 200 and zipped[:2] == b"PK"
+
+
+def test_models_are_built_once_per_server(server, models):
+    before = dict(models.builds)
+    for _ in range(2):
+        assert post(server.url, {"demo": "1"})[0] == 200
+    assert post(server.url, {"demo": "1", "score": "blazepose"})[0] == 200
+    assert post(server.url, {"demo": "1", "score": "blazepose"})[0] == 200
+    assert all(n == 1 for n in models.builds.values())
+    assert set(models.builds) - set(before) <= {"score:blazepose"}
+
+
+def test_estimated_people_are_matched_to_the_ground_truth(server):
+    status, result = post(server.url, {"demo": "1", "demo_keypoints": "0", "estimator": "yolo"})
+    assert status == 200, result
+    assert result["settings"]["people"] == "yolo" and any("found by yolo" in n for n in result["notes"])
+    ious = sorted((p["iou"] for p in result["people"]), reverse=True)
+    assert len(ious) >= 4 and min(ious[:4]) > 0.6  # the four people of the table are found and matched
+
+
+def big_png(pixels: int) -> bytes:
+    side = int(np.ceil(np.sqrt(pixels)))
+    out = io.BytesIO()
+    Image.new("L", (side, side)).save(out, format="PNG")  # compresses to a few kB
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("files,fields,status,message", [
+    ({"photo": ("notes.txt", b"these are not pixels")}, {}, 400, "notes.txt: cannot read image"),
+    ({"photo": ("cut.jpg", PHOTO.read_bytes()[:5000])}, {}, 400, "cut.jpg: cannot read image"),
+    ({"photo": ("huge.png", big_png(50_000_000))}, {}, 400, "huge.png"),
+    ({"photo": (PHOTO.name, PHOTO.read_bytes()), "keypoints": ("other.json", json.dumps(
+        {"images": [{"id": 1, "file_name": "other.jpg", "width": 10, "height": 10}], "annotations": [],
+         "categories": [{"id": 1, "name": "person"}]}).encode())}, {}, 400, "other.json: no image named"),
+    ({"photo": (PHOTO.name, PHOTO.read_bytes()), "keypoints": (COCO_DEV.name, COCO_DEV.read_bytes())},
+     {"image_id": "60623"}, 400, "000000000790.jpg is 640x422 but person_keypoints_dev.json says image 60623"),
+    ({}, {"demo": "1", "score": "rm -rf"}, 400, "score: 'rm -rf' is not one of"),
+    ({}, {"demo": "1", "image_id": "1e9"}, 400, "image id"),
+    ({}, {}, 400, "no photo"),
+    ({"photo": ("big.bin", b"\0" * (9 << 20))}, {}, 413, "at most 8 MB"),
+    ({"photo": (PHOTO.name, PHOTO.read_bytes())}, {"score": "oracle"}, 400, "oracle score needs ground-truth"),
+])
+def test_bad_input_gets_a_readable_message_and_the_server_keeps_serving(server, files, fields, status, message):
+    got, answer = post(server.url, fields, files)
+    assert (got, message in answer["error"]) == (status, True), answer
+    assert "Traceback" not in answer["error"] and str(server.app.root) not in answer["error"]
+    assert post(server.url, {"demo": "1"})[0] == 200
+
+
+def test_the_50_megapixel_message_names_the_limit(server):
+    answer = post(server.url, files={"photo": ("huge.png", big_png(50_000_000))})[1]
+    assert "huge.png" in answer["error"] and "pixels" in answer["error"]
+
+
+def test_unknown_and_escaping_paths_are_not_found(server):
+    job = post(server.url, {"demo": "1"})[1]["job"]
+    for path in (f"jobs/{job}/../../etc/passwd", f"jobs/{job}/input", "jobs/0123456789abcdef/photo.jpg",
+                 "static/../jobs.py", "api/nothing"):
+        assert get(server.url + path)[0] == 404, path
+    request = urllib.request.Request(server.url + "api/segment", b"x", method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 400 and "multipart" in json.loads(error.value.read())["error"]
+
+
+def test_files_stay_in_the_temporary_folder_and_old_jobs_go(server, tmp_path):
+    jobs = [post(server.url, {"demo": "1"})[1] for _ in range(4)]
+    assert list((tmp_path / "cwd").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "root").iterdir()) == sorted(j["job"] for j in jobs[1:])  # keep_jobs=3
+    assert get(server.url.rstrip("/") + jobs[0]["downloads"]["results"])[0] == 404
+    assert get(server.url.rstrip("/") + jobs[-1]["downloads"]["results"])[0] == 200
+
+
+def test_two_users_at_once_get_their_own_results(server):
+    other = IMAGES / "000000060623.jpg"
+    uploads = [demo_upload(), {"photo": (other.name, other.read_bytes()),
+                               "keypoints": (COCO_DEV.name, COCO_DEV.read_bytes())}]
+    answers = [None, None]
+
+    def ask(i):
+        answers[i] = post(server.url, files=uploads[i])
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (s0, a0), (s1, a1) = answers
+    assert (s0, s1) == (200, 200) and a0["job"] != a1["job"]
+    assert (a0["image_id"], a1["image_id"]) == (790, 60623)
+    assert len(a1["people"]) == len(CocoPersons(COCO_DEV).persons(60623))
+    for answer, image_id in ((a0, 790), (a1, 60623)):
+        results = json.loads(get(server.url.rstrip("/") + answer["downloads"]["results"])[1])
+        assert {r["image_id"] for r in results} == {image_id}
+
+
+def test_serve_command_prints_its_url_and_removes_its_folder(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "pose2instance.cli", "serve", "--port", "0", "--temp-dir",
+                                str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("pose2instance page: http://127.0.0.1:"), (line, process.stderr.read())
+        url = line.split()[2]
+        assert len(list(tmp_path.iterdir())) == 1
+        assert post(url, {"demo": "1"})[0] == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert process.returncode == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_serve_refuses_bad_options(capsys):
+    from pose2instance.cli import main
+    assert main(["serve", "--port", "70000"]) == 2
+    assert main(["serve", "--max-upload-mb", "0"]) == 2
+    assert "--port must be 0..65535" in capsys.readouterr().err
