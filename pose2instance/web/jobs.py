@@ -75,15 +75,19 @@ class Models:
         return self._get(f"estimator:{name}", lambda: make_estimator(name))
 
     def preload(self) -> None:
-        """Build the defaults now (the person score of ``segment``, the ``auto`` estimator), so that the first
-        request is fast; the default score's actual name (``learned``, or its fallback when an extra is
-        missing) becomes the page's preselected one."""
+        """Build the defaults now (the person score of ``segment``, the ``auto`` estimator) and run them once on
+        the demo photo (their first call sets up kernels), so that the first request is as fast as the next.
+        The default score's actual name (``learned``, or its fallback when an extra is missing) becomes the
+        page's preselected one."""
+        photo, annotations = demo_files()
+        image = load_image(photo)
         with self.lock:
             scorer = default_scorer(None)
             self.default_score = scorer.name
             self._get(f"score:{scorer.name}", lambda: scorer)
+            scorer(image, load_people(annotations, photo, image.shape[:2])[0], photo)
             try:
-                self.estimator("auto")
+                self.estimator("auto")(image)
             except ImportError:  # no estimator installed: keypoint files still work
                 pass
 

@@ -1,0 +1,107 @@
+"""The web page's answer time against the CLI's ``segment`` on the demo photo, measured in the same run.
+
+    python benchmarks/bench_serve.py [--repeats 5] [--estimated]
+
+Rows (median milliseconds over ``--repeats``):
+
+* ``segment`` CLI, whole command: ``pose2instance segment`` in a new process (start, model loading,
+  computation, writing the overlay and results), as a user runs it;
+* ``segment`` computation: the same call in a process whose models are loaded (what the CLI's own work
+  costs once started: :func:`pose2instance.cli.segment_image`);
+* page: one ``POST /api/segment`` to a running ``pose2instance serve`` (started once, in its own
+  process), uploading the photo and the keypoints file as the browser does, until the JSON answer;
+* page, first request: the first request after the server printed its URL (models load at start).
+
+The issue's bound: page - computation < 300 ms. With ``--estimated`` the same rows without a keypoints
+file (the ``auto`` pose estimator finds the people).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_web import post  # noqa: E402  (the tests' multipart client: one way to upload)
+
+from pose2instance.cli import segment_image  # noqa: E402
+from pose2instance.estimators import make_estimator  # noqa: E402
+from pose2instance.io import load_image  # noqa: E402
+from pose2instance.segment import default_scorer, find_people  # noqa: E402
+from pose2instance.web.jobs import demo_files  # noqa: E402
+
+PHOTO, ANNOTATIONS = demo_files()
+
+
+def ms(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t)
+
+
+def start_server(temp: Path) -> tuple[subprocess.Popen, str, float]:
+    t = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "pose2instance.cli", "serve", "--port", "0", "--temp-dir",
+                                str(temp)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    if not line.startswith("pose2instance page: "):
+        process.kill()
+        raise RuntimeError(f"the server did not start: {line!r}")
+    return process, line.split()[2], 1e3 * (time.perf_counter() - t)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--estimated", action="store_true", help="also without a keypoints file (pose estimator)")
+    args = ap.parse_args(argv)
+    cases = [("keypoints file", True)] + ([("estimated (auto)", False)] if args.estimated else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        server, url, start_ms = start_server(tmp)
+        try:
+            rows = {}
+            for label, with_keypoints in cases:
+                files = {"photo": (PHOTO.name, PHOTO.read_bytes())}
+                if with_keypoints:
+                    files["keypoints"] = (ANNOTATIONS.name, ANNOTATIONS.read_bytes())
+                first = ms(lambda: post(url, files=files))
+                page = [ms(lambda: post(url, files=files)) for _ in range(args.repeats)]
+                status, answer = post(url, files=files)
+                assert status == 200 and answer["people"], answer
+                cli_args = ["--keypoints", str(ANNOTATIONS)] if with_keypoints else []
+                cli = [ms(lambda: subprocess.run([sys.executable, "-m", "pose2instance.cli", "segment", str(PHOTO),
+                                                  *cli_args, "--out", str(tmp / "cli")], check=True,
+                                                 capture_output=True)) for _ in range(args.repeats)]
+                scorer, image = default_scorer(None), load_image(PHOTO)
+                estimator = None if with_keypoints else make_estimator("auto")
+
+                def compute():
+                    persons, image_id, _ = find_people(image, PHOTO, ANNOTATIONS if with_keypoints else None,
+                                                       None, None, estimator)
+                    segment_image(PHOTO, image, persons, image_id, scorer, "geodesic", tmp / "inproc", {})
+                compute()  # warm-up, as the server's models are
+                inproc = [ms(compute) for _ in range(args.repeats)]
+                rows[label] = {"cli": statistics.median(cli), "compute": statistics.median(inproc),
+                               "page": statistics.median(page), "first": first, "people": len(answer["people"])}
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=60)
+    print(f"server start (models loaded, URL printed): {start_ms:.0f} ms\n")
+    print("| people from | people | segment CLI (whole command) | segment computation | page | page, 1st request "
+          "| page - computation | page / CLI |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, r in rows.items():
+        print(f"| {label} | {r['people']} | {r['cli']:.0f} ms | {r['compute']:.0f} ms | {r['page']:.0f} ms | "
+              f"{r['first']:.0f} ms | {r['page'] - r['compute']:+.0f} ms | {r['page'] / r['cli']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
