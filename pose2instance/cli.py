@@ -394,8 +394,8 @@ def cmd_serve(args) -> int:
     from .web import serve
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0..65535, got {args.port}")
-    if not args.max_upload_mb > 0:
-        raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if not 0 < args.max_upload_mb < 1e6:
+        raise ValueError(f"--max-upload-mb must be a positive number of MB below a million, got {args.max_upload_mb}")
     try:
         serve(args.host, args.port, args.max_upload_mb, args.keep_jobs, args.temp_dir, args.verbose)
     except KeyboardInterrupt:

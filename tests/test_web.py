@@ -16,16 +16,15 @@ import uuid
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import COCO_DEV, IMAGES
+from PIL import Image
 
 pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert")
 
-from pose2instance.io import CocoPersons, rle_to_mask  # noqa: E402
-from pose2instance.web import App, Models, PageServer  # noqa: E402
-from pose2instance.web.jobs import demo_files  # noqa: E402
+from pose2instance.io import CocoPersons, rle_to_mask
+from pose2instance.web import App, Models, PageServer
+from pose2instance.web.jobs import demo_files
 
 PHOTO, ANNOTATIONS = demo_files()
 
@@ -140,7 +139,7 @@ def big_png(pixels: int) -> bytes:
 
 
 @pytest.mark.parametrize("files,fields,status,message", [
-    ({"photo": ("notes.txt", b"these are not pixels")}, {}, 400, "notes.txt: cannot read image"),
+    ({"photo": ("notes.txt", b"these are not pixels")}, {}, 400, "notes.txt: cannot read image (not an image format"),
     ({"photo": ("cut.jpg", PHOTO.read_bytes()[:5000])}, {}, 400, "cut.jpg: cannot read image"),
     ({"photo": ("huge.png", big_png(50_000_000))}, {}, 400, "huge.png"),
     ({"photo": (PHOTO.name, PHOTO.read_bytes()), "keypoints": ("other.json", json.dumps(
@@ -157,13 +156,79 @@ def big_png(pixels: int) -> bytes:
 def test_bad_input_gets_a_readable_message_and_the_server_keeps_serving(server, files, fields, status, message):
     got, answer = post(server.url, fields, files)
     assert (got, message in answer["error"]) == (status, True), answer
-    assert "Traceback" not in answer["error"] and str(server.app.root) not in answer["error"]
+    assert "Traceback" not in answer["error"] and "ModuleNotFound" not in answer["error"]
+    assert str(server.app.root) not in answer["error"] and "/input/" not in answer["error"]
     assert post(server.url, {"demo": "1"})[0] == 200
 
 
-def test_the_50_megapixel_message_names_the_limit(server):
+def test_the_50_megapixel_message_names_the_servers_limit(server):
     answer = post(server.url, files={"photo": ("huge.png", big_png(50_000_000))})[1]
-    assert "huge.png" in answer["error"] and "pixels" in answer["error"]
+    assert answer["error"].startswith("huge.png: 7072x7072 is 50.0 megapixels, over the limit of 40")
+    assert "the server's limit: pose2instance serve --max-pixels" in answer["error"]
+
+
+def demo_results(confidence: float = 2.0) -> bytes:
+    """The demo's ground-truth keypoints as a COCO keypoint results file (score 0.9, confidences ``confidence``)."""
+    gt = CocoPersons(ANNOTATIONS).persons(790)
+    kp = gt.keypoints.copy()
+    kp[..., 2] = np.where(kp[..., 2] > 0, confidence, 0)
+    return json.dumps([{"image_id": 790, "category_id": 1, "score": 0.9, "keypoints": k.ravel().tolist()}
+                       for k in kp]).encode()
+
+
+def test_uploads_keep_their_names_apart_and_notes_name_the_users_files(server):
+    data = json.loads(ANNOTATIONS.read_text())
+    data["images"][0]["file_name"] = "fotó de la cena 790.jpg"
+    status, answer = post(server.url, files={"photo": ("fotó de la cena 790.jpg", PHOTO.read_bytes()),
+                                             "keypoints": ("same.json", demo_results()),
+                                             "ground_truth": ("same.json", json.dumps(data).encode())})
+    assert status == 200, answer
+    assert answer["image"]["name"] == "fotó de la cena 790.jpg"
+    assert [p["score"] for p in answer["people"]] == [pytest.approx(0.9)] * 4  # the results file's people
+    assert answer["ground_truth"] and min(p["iou"] for p in answer["people"]) > 0.5  # matched to its masks
+    assert any(n.startswith("same.json: ") and "clipped" in n for n in answer["notes"]), answer["notes"]
+    assert not any(str(server.app.root) in n or "/input/" in n for n in answer["notes"])
+
+
+def test_the_cli_advice_becomes_the_pages(server):
+    two = json.loads(demo_results(1.0)) + [{**json.loads(demo_results(1.0))[0], "image_id": 5}]
+    answer = post(server.url, files={"photo": ("dinner.jpg", PHOTO.read_bytes()),
+                                     "keypoints": ("two.json", json.dumps(two).encode())})[1]
+    assert answer["error"].startswith("two.json: results for 2 images") and "fill in the Image id field" in \
+        answer["error"]
+    assert post(server.url, {"image_id": "790"}, {"photo": ("dinner.jpg", PHOTO.read_bytes()),
+                                                  "keypoints": ("two.json", json.dumps(two).encode())})[0] == 200
+
+
+def test_other_sites_can_neither_post_nor_read(server):
+    for headers in ({"Host": "evil.example:80"}, {"Origin": "http://evil.example"}):
+        request = urllib.request.Request(server.url + "api/options", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=30)
+        assert error.value.code == 403
+    request = urllib.request.Request(server.url + "api/options", headers={"Origin": server.url.rstrip("/")})
+    assert urllib.request.urlopen(request, timeout=30).status == 200
+
+
+def test_a_full_server_says_busy_and_queued_jobs_keep_their_files(models, tmp_path):
+    with PageServer("127.0.0.1", 0, App(models, tmp_path, keep_jobs=1, max_pending=2)) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        answers = []
+        with models.lock:  # the first two requests wait for the computation, the third finds no room
+            threads = [threading.Thread(target=lambda: answers.append(post(srv.url, {"demo": "1"})))
+                       for _ in range(2)]
+            for t in threads:
+                t.start()
+            while srv.app.pending._value:
+                threading.Event().wait(0.01)
+            status, busy = post(srv.url, {"demo": "1"})
+            assert status == 503 and "busy" in busy["error"]
+        for t in threads:
+            t.join()
+        assert [a[0] for a in answers] == [200, 200]  # keep_jobs=1 deleted no queued job's files
+        kept = [a[1] for a in answers if get(srv.url.rstrip("/") + a[1]["downloads"]["results"])[0] == 200]
+        assert len(kept) == 1 and len(list(tmp_path.iterdir())) == 1
+        srv.shutdown()
 
 
 def test_unknown_and_escaping_paths_are_not_found(server):
@@ -208,7 +273,7 @@ def test_two_users_at_once_get_their_own_results(server):
         assert {r["image_id"] for r in results} == {image_id}
 
 
-def test_serve_command_prints_its_url_and_removes_its_folder(tmp_path):
+def test_serve_command_prints_its_url_and_removes_its_folder_when_stopped(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "pose2instance.cli", "serve", "--port", "0", "--temp-dir",
                                 str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -218,7 +283,7 @@ def test_serve_command_prints_its_url_and_removes_its_folder(tmp_path):
         assert len(list(tmp_path.iterdir())) == 1
         assert post(url, {"demo": "1"})[0] == 200
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as `kill` does; Ctrl-C (SIGINT) takes the same path
         process.wait(timeout=30)
     assert process.returncode == 0 and list(tmp_path.iterdir()) == []
 
@@ -227,4 +292,5 @@ def test_serve_refuses_bad_options(capsys):
     from pose2instance.cli import main
     assert main(["serve", "--port", "70000"]) == 2
     assert main(["serve", "--max-upload-mb", "0"]) == 2
+    assert main(["serve", "--max-upload-mb", "inf"]) == 2
     assert "--port must be 0..65535" in capsys.readouterr().err

@@ -19,9 +19,9 @@ pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
-from pose2instance.io import rle_to_mask  # noqa: E402
-from pose2instance.web import App, Models, PageServer  # noqa: E402
-from pose2instance.web.jobs import demo_files  # noqa: E402
+from pose2instance.io import rle_to_mask
+from pose2instance.web import App, Models, PageServer
+from pose2instance.web.jobs import demo_files
 
 CHROMIUM = os.environ.get("POSE2INSTANCE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:

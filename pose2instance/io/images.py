@@ -44,9 +44,12 @@ def load_image(path: str | Path) -> np.ndarray:
             im.load()
             direct = im.mode in ("L", "RGB", "RGBA", "I", "F") or im.mode.startswith("I;16")
             return as_rgb(np.asarray(im if direct else im.convert("RGB")), source=str(path))
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ImportError) as e:
+    except (UnidentifiedImageError, ImportError) as e:
         # ImportError: once ultralytics (the yolo extra) is imported, it patches Image.open to look for a
         # HEIF plugin on files Pillow cannot identify, and fails when that plugin is not installed.
+        raise ImageError(f"{path}: cannot read image (not an image format Pillow reads: JPEG, PNG, TIFF, BMP, "
+                         "WebP, GIF ...)") from e
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise ImageError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
 
 

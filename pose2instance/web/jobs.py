@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 import warnings
@@ -38,6 +39,8 @@ PAGE_SCORES = tuple(name for name in SCORES if name != "deeplab")
 ESTIMATOR_NAMES = ("auto", *ESTIMATORS)
 #: Warnings meant for developers of the libraries underneath, not for the page's user.
 LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+#: At most this many warnings are listed on the page (one bad file can warn once per person).
+MAX_NOTES = 8
 
 
 def demo_files() -> tuple[Path, Path]:
@@ -77,12 +80,12 @@ class Models:
     def preload(self) -> None:
         """Build the defaults now (the person score of ``segment``, the ``auto`` estimator) and run them once on
         the demo photo (their first call sets up kernels), so that the first request is as fast as the next.
-        The default score's actual name (``learned``, or its fallback when an extra is missing) becomes the
-        page's preselected one."""
+        The default score's actual name (``learned``; ``blazepose`` without torch; ``oracle``, which needs an
+        annotation file with masks, without the mediapipe extra either) becomes the page's preselected one."""
         photo, annotations = demo_files()
         image = load_image(photo)
         with self.lock:
-            scorer = default_scorer(None)
+            scorer = default_scorer(None, allow_oracle_fallback=True)
             self.default_score = scorer.name
             self._get(f"score:{scorer.name}", lambda: scorer)
             scorer(image, load_people(annotations, photo, image.shape[:2])[0], photo)
@@ -155,49 +158,88 @@ class JobRequest:
                    prior=choice("prior", FUSION_PRIORS, defaults["prior"]), image_id=int(image_id) if image_id else None)
 
 
-def safe_name(name: str, fallback: str) -> str:
-    """A file name for an upload: its base name with only letters, digits, ``._-`` (never a path)."""
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name.replace("\\", "/")).name).lstrip(".")
-    return base[:120] or fallback
+def upload_name(name: str) -> str:
+    """The base name of an uploaded file as the user's system named it (never a path); at most 200 characters."""
+    return Path(name.replace("\\", "/")).name[:200] or "upload"
 
 
-def _save(upload: Upload, folder: Path, fallback: str) -> Path:
-    path = folder / safe_name(upload.name, fallback)
-    path.write_bytes(upload.data)
-    return path
+class Inputs:
+    """The uploaded files of one job, each saved under a fixed name of its field in ``folder``
+    (``photo<ext>``, ``keypoints.json``, ``boxes.json``, ``ground_truth.json``: uploads never collide and no
+    user-given name reaches the disk), and the user's names for them, for messages."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.names: dict[Path, str] = {}
+        folder.mkdir()
+
+    def save(self, upload: Upload, field: str) -> Path:
+        suffix = Path(upload_name(upload.name)).suffix.lower() if field == "photo" else ".json"
+        path = self.folder / (field + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""))
+        path.write_bytes(upload.data)
+        self.names[path] = upload_name(upload.name)
+        return path
+
+    def readable(self, message: str, job_folder: Path) -> str:
+        """``message`` with the server's paths replaced by the user's file names, and the CLI's advice by the page's."""
+        for path, name in self.names.items():
+            message = message.replace(str(path), name)
+        for prefix in (job_folder, demo_files()[0].parent):
+            message = message.replace(f"{prefix}/", "").replace(str(prefix), "")
+        message = re.sub(r"pass --image-id( \d+)?", "fill in the Image id field", message)
+        return re.sub(r"raise (it|the limit) with --(max-[a-z]+)(, or pose2instance\.limits\.set_limits\([a-z_]+=\.\.\.\))?",
+                      r"the server's limit: pose2instance serve --\2", message)
 
 
 def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict:
     """Segment the photo of ``request`` and write the page's files into ``folder`` (which must exist, empty).
 
     Args:
-        folder: this job's own folder; nothing is written elsewhere.
+        folder: this job's own folder; nothing is written elsewhere (the uploads go to ``folder/input``,
+            removed at the end).
         request: the checked request.
         models: the server's models (the computation holds ``models.lock``).
         url: the URL prefix of ``folder``'s files (``/jobs/<id>``).
 
     Returns:
         The page's JSON: ``image`` (url, width, height, name), ``image_id``, ``people`` (per person: index,
-        colour, score, mask_score, area, box XYXY, keypoints ``[x, y, c]`` with ``drawn`` flags, ``iou`` or
-        None, mask url), ``skeleton``, ``timings_ms`` per stage, ``downloads`` and ``notes`` (warnings).
+        colour, score, mask_score, area, box XYXY, mask_bbox XYWH, keypoints ``[x, y, c]`` with ``drawn``
+        flags, ``iou`` or None, mask url), ``skeleton``, ``timings_ms`` per stage, ``downloads`` and
+        ``notes`` (warnings, at most :data:`MAX_NOTES`).
 
     Raises:
-        ValueError / OSError: bad input; the message names the uploaded file or the form field.
+        ValueError / OSError / ImportError: bad input or a missing extra; the message names the uploaded
+            file (as the user named it) or the form field, and no server path.
     """
+    inputs = Inputs(folder / "input")
+    try:
+        return _run(folder, request, models, url, inputs)
+    except (ValueError, OSError, ImportError) as e:
+        e.args = (inputs.readable(str(e), folder),)
+        raise
+    finally:
+        shutil.rmtree(inputs.folder, ignore_errors=True)
+
+
+def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: Inputs) -> dict:
     t_start = time.perf_counter()
-    inputs = folder / "input"
-    inputs.mkdir()
     if request.demo:
         photo_path, annotations = demo_files()
+        photo_name = photo_path.name
         keypoints_path = annotations if request.demo_keypoints and request.keypoints is None else None
         truth_path = annotations
     else:
-        photo_path, keypoints_path, truth_path = _save(request.photo, inputs, "photo"), None, None
+        photo_path, truth_path, keypoints_path = inputs.save(request.photo, "photo"), None, None
+        photo_name = upload_name(request.photo.name)
     if request.keypoints is not None:
-        keypoints_path = _save(request.keypoints, inputs, "keypoints.json")
-    boxes_path = None if request.boxes is None else _save(request.boxes, inputs, "boxes.json")
+        keypoints_path = inputs.save(request.keypoints, "keypoints")
+    boxes_path = None if request.boxes is None else inputs.save(request.boxes, "boxes")
     if request.ground_truth is not None:
-        truth_path = _save(request.ground_truth, inputs, "ground_truth.json")
+        truth_path = inputs.save(request.ground_truth, "ground_truth")
+    if request.score == "oracle" and keypoints_path is None:
+        raise ValueError("the oracle score needs ground-truth masks: give a COCO annotation file with "
+                         "segmentations as the keypoints file (or use the demo photo's)")
+    named = Path(photo_name)  # keypoint and box files find their image by the name the user gave it
 
     with models.lock, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -205,15 +247,18 @@ def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict
         image = load_image(photo_path)
         t1 = time.perf_counter()
         estimator = None if keypoints_path is not None else models.estimator(request.estimator)
-        persons, image_id, estimate_ms = find_people(image, photo_path, keypoints_path, boxes_path,
-                                                     request.image_id, estimator)
+        persons, image_id, estimate_ms = find_people(image, named, keypoints_path, boxes_path, request.image_id,
+                                                     estimator)
         scorer = models.scorer(request.score)
         if scorer.needs_masks and persons.masks is None:
-            raise ValueError("the oracle score needs ground-truth masks: give a COCO annotation file with "
-                             "segmentations as the keypoints file (or use the demo photo's)")
-        done = segment_people(image, photo_path, persons, image_id, scorer, Pose2Instance(request.prior))
-        truth = _ground_truth(truth_path, keypoints_path, persons, photo_path, image.shape[:2], image_id)
-    notes = list(dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, LIBRARY_WARNINGS)))
+            raise ValueError(f"{inputs.names.get(keypoints_path, keypoints_path)}: the oracle score needs "
+                             "ground-truth masks, and this keypoints file has none")
+        truth = _ground_truth(truth_path, keypoints_path, persons, named, image.shape[:2], image_id)
+        done = segment_people(image, named, persons, image_id, scorer, Pose2Instance(request.prior))
+    notes = [inputs.readable(str(w.message), folder) for w in caught if not issubclass(w.category, LIBRARY_WARNINGS)]
+    notes = list(dict.fromkeys(notes))
+    if len(notes) > MAX_NOTES:
+        notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more warnings"]
     if estimator is not None:
         notes.insert(0, f"{len(persons)} people found by {estimator.name} in {estimate_ms:.0f} ms")
     if Pose2Instance(request.prior).needs_heatmaps and persons.heatmaps is None:
@@ -221,7 +266,7 @@ def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict
 
     t2 = time.perf_counter()
     ious = _ious(done.masks, persons, truth)
-    stem = safe_name(photo_path.stem, "photo")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", named.stem)[:100] or "photo"
     _write_jpeg(image, folder / "photo.jpg")
     mask_names = [f"{stem}_person{i}_mask.png" for i in range(len(persons))]
     for mask, name in zip(done.masks, mask_names):
@@ -234,7 +279,7 @@ def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict
     drawn = drawn_keypoints(persons) if len(persons) else np.zeros((0, 17), bool)
     people = [{"index": i, "colour": PALETTE[i % len(PALETTE)].tolist(), "score": float(persons.scores[i]),
                "mask_score": float(done.score[mask].mean()) if mask.any() else 0.0, "area": int(mask.sum()),
-               "box": [round(float(v), 1) for v in persons.boxes[i]],
+               "box": [round(float(v), 1) for v in persons.boxes[i]], "mask_bbox": done.entries[i]["bbox"],
                "keypoints": [[round(float(x), 1), round(float(y), 1), round(float(c), 3)]
                              for x, y, c in persons.keypoints[i]],
                "drawn": drawn[i].tolist(), "iou": None if ious is None or np.isnan(ious[i]) else float(ious[i]),
@@ -245,7 +290,7 @@ def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict
         timings["pose estimation"] = estimate_ms
     timings.update({"person score": done.timing_ms["score"], "prior + fusion": done.timing_ms["prior+fusion"],
                     "write files": 1e3 * (t3 - t2), "total (server)": 1e3 * (t3 - t_start)})
-    return {"image": {"url": f"{url}/photo.jpg", "name": photo_path.name,
+    return {"image": {"url": f"{url}/photo.jpg", "name": photo_name,
                       "width": int(image.shape[1]), "height": int(image.shape[0])},
             "image_id": int(image_id), "people": people, "skeleton": [list(e) for e in COCO_SKELETON],
             "settings": {"people": "keypoints file" if estimator is None else estimator.name,
@@ -265,7 +310,7 @@ def _ground_truth(truth_path: Path | None, keypoints_path: Path | None, persons,
         return None if persons.masks is None else (persons.masks, True)
     gt, _ = load_people(truth_path, photo_path, size, image_id if keypoints_path is not None else None)
     if gt.masks is None:
-        raise ValueError(f"{truth_path.name}: the ground truth must be a COCO annotation file with segmentations")
+        raise ValueError(f"{truth_path}: the ground truth must be a COCO annotation file with segmentations")
     return gt.masks, False
 
 
@@ -298,4 +343,4 @@ def _write_zip(paths: list[Path], path: Path) -> None:
     atomic_write(path, write)
 
 
-__all__ = ["JobRequest", "Models", "Upload", "demo_files", "run_job", "safe_name"]
+__all__ = ["JobRequest", "Models", "Upload", "demo_files", "run_job", "upload_name"]

@@ -20,28 +20,32 @@ import json
 import re
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
 import threading
 import traceback
 from collections import OrderedDict
-from email.parser import BytesParser
-from email.policy import HTTP
+from email.message import Message
+from email.parser import HeaderParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
 
-from .jobs import JobRequest, Models, Upload, demo_files, run_job
+from .jobs import JobRequest, Models, Upload, run_job
 
 #: Default limit of one request's body (photo and JSON files together), in megabytes.
 MAX_UPLOAD_MB = 25
 #: Default number of finished jobs whose files are kept (older ones are deleted).
 KEEP_JOBS = 20
+#: Requests read, queued or computing at once; more are answered 503 (bounds the memory of uploads).
+MAX_PENDING = 4
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "style.css": "text/css; charset=utf-8"}
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".json": "application/json", ".zip": "application/zip"}
+LOOPBACK = ("127.0.0.1", "::1")
 JOB_FILE = re.compile(r"/jobs/([0-9a-f]{16})/([A-Za-z0-9._-]{1,160})")
 UPLOAD_FIELDS = ("photo", "keypoints", "boxes", "ground_truth")
 
@@ -57,22 +61,27 @@ class BadRequest(ValueError):
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
     """A ``multipart/form-data`` body -> ``(fields, uploads)``; file inputs left empty are skipped.
 
+    Each part's headers are parsed by :mod:`email`; its data is a slice of ``body`` (no decoding, so an
+    upload costs about two copies of its size).
+
     Raises:
-        BadRequest: not multipart, or an upload in a field the page does not have.
+        BadRequest: not multipart, malformed, or an upload in a field the page does not have.
     """
-    if not content_type.startswith("multipart/form-data"):
+    header = Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary") if header.get_content_type() == "multipart/form-data" else None
+    if not boundary or not isinstance(boundary, str):
         raise BadRequest(f"expected a multipart/form-data upload, got {content_type or 'no content type'}")
-    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
-                                                   + body)
-    if not message.is_multipart():
-        if b"content-disposition" not in body.lower():  # a form with no field at all
-            return {}, {}
-        raise BadRequest("the upload is not a valid multipart form")
     fields, uploads = {}, {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        filename = part.get_filename()
-        data = part.get_payload(decode=True) or b""
+    for chunk in body.split(b"--" + boundary.encode("latin-1"))[1:]:
+        if chunk.startswith(b"--"):  # the closing delimiter
+            break
+        head, separator, data = chunk.partition(b"\r\n\r\n")
+        if not separator:
+            raise BadRequest("the upload is not a valid multipart form (a part without headers)")
+        part = HeaderParser().parsestr(head.decode("utf-8", "replace").strip())
+        name, filename = part.get_param("name", header="content-disposition"), part.get_filename()
+        data = data.removesuffix(b"\r\n")
         if filename is None:
             fields[name] = data.decode("utf-8", "replace")
         elif filename or data:
@@ -95,51 +104,45 @@ class App:
     """
 
     def __init__(self, models: Models, root: Path, max_upload_bytes: int = MAX_UPLOAD_MB << 20,
-                 keep_jobs: int = KEEP_JOBS):
+                 keep_jobs: int = KEEP_JOBS, max_pending: int = MAX_PENDING):
         self.models, self.root = models, Path(root)
         self.max_upload_bytes, self.keep_jobs = max_upload_bytes, keep_jobs
+        self.pending = threading.BoundedSemaphore(max_pending)
         self._jobs: OrderedDict[str, Path] = OrderedDict()
         self._jobs_lock = threading.Lock()
 
     def options(self) -> dict:
         return {**self.models.options(), "max_upload_bytes": self.max_upload_bytes}
 
-    def _new_job(self) -> tuple[str, Path]:
-        job = secrets.token_hex(8)
-        folder = self.root / job
-        folder.mkdir()
+    def _finished(self, job: str, folder: Path) -> None:
+        """Offer a finished job's files; delete the oldest finished jobs beyond ``keep_jobs`` (never a running one)."""
         with self._jobs_lock:
             self._jobs[job] = folder
             while len(self._jobs) > self.keep_jobs:
                 shutil.rmtree(self._jobs.popitem(last=False)[1], ignore_errors=True)
-        return job, folder
 
     def job_file(self, job: str, name: str) -> Path | None:
-        """The file ``name`` of job ``job``, or None (unknown job, or not a file of its folder)."""
+        """The file ``name`` of finished job ``job``, or None (unknown job, or not a file of its folder)."""
         with self._jobs_lock:
             folder = self._jobs.get(job)
         path = None if folder is None else folder / name
         return path if path is not None and path.is_file() and path.parent == folder else None
 
     def segment(self, content_type: str, body: bytes) -> dict:
-        """Run one request; ``BadRequest`` (or ``ValueError`` / ``OSError`` / ``ImportError``) on bad input."""
+        """Run one request; ``BadRequest`` / ``ValueError`` / ``OSError`` / ``ImportError`` on bad input, with a
+        message that names the uploaded file as the user named it, or the form field."""
         fields, uploads = parse_multipart(content_type, body)
         request = JobRequest.from_form(fields, uploads, self.options()["defaults"])
-        job, folder = self._new_job()
+        job = secrets.token_hex(8)
+        folder = self.root / job
+        folder.mkdir()
         try:
-            return {"job": job, **run_job(folder, request, self.models, f"/jobs/{job}")}
-        except Exception as e:
+            result = {"job": job, **run_job(folder, request, self.models, f"/jobs/{job}")}
+        except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
-            raise _readable(e, folder) from e
-
-
-def _readable(error: Exception, folder: Path) -> Exception:
-    """The same error with server paths cut out of its message (the page names the uploaded file alone)."""
-    message = str(error)
-    for prefix in (folder / "input", folder, demo_files()[0].parent):
-        message = message.replace(f"{prefix}/", "").replace(str(prefix), "")
-    error.args = (message,)
-    return error
+            raise
+        self._finished(job, folder)
+        return result
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -148,7 +151,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "pose2instance"
     timeout = 120  # a stalled client frees its thread
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server interface)
+    def do_GET(self) -> None:
+        if not self._trusted():
+            return
         path = self.path.split("?", 1)[0]
         name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
         if name in STATIC and (path.startswith("/static/") or name == "index.html"):
@@ -162,13 +167,21 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"{path}: not found (results are kept for the last "
                                                             f"{self.server.app.keep_jobs} requests)"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
+        if not self._trusted():
+            return
         if self.path != "/api/segment":
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"{self.path}: not found"})
             return
+        app = self.server.app
+        if not app.pending.acquire(blocking=False):
+            self._refuse_body(HTTPStatus.SERVICE_UNAVAILABLE, "the server is busy with other requests; try again "
+                                                              "in a moment")
+            return
         try:
             body = self._read_body()
-            result = self.server.app.segment(self.headers.get("Content-Type", ""), body)
+            if body is not None:
+                self._send_json(HTTPStatus.OK, app.segment(self.headers.get("Content-Type", ""), body))
         except BadRequest as e:
             self._send_json(e.status, {"error": str(e)})
         except (ValueError, OSError, ImportError) as e:  # our errors name the file or field
@@ -176,44 +189,70 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug: the page gets one line, the server's log the traceback
             traceback.print_exc(file=sys.stderr)
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                            {"error": f"internal error ({type(e).__name__}: {e}); the server's log has the details"})
-        else:
-            self._send_json(HTTPStatus.OK, result)
+                            {"error": f"internal error ({type(e).__name__}); the server's log has the details"})
+        finally:
+            app.pending.release()
 
-    def _read_body(self) -> bytes:
+    def _trusted(self) -> bool:
+        """On a loopback address, only requests addressed to it (``Host``) and from its own page (``Origin``):
+        another web site open in the user's browser can neither post to the page nor read it (DNS
+        rebinding). Answers 403 otherwise."""
+        host = self.server.server_address[0]
+        if host not in LOOPBACK:
+            return True
+        names = {f"{name}:{self.server.server_address[1]}" for name in ("127.0.0.1", "localhost", "[::1]")}
+        origin = self.headers.get("Origin")
+        if self.headers.get("Host") in names and (origin is None or origin.removeprefix("http://") in names):
+            return True
+        self._send_json(HTTPStatus.FORBIDDEN, {"error": "this page answers only requests to its own address"})
+        return False
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 411 / 413."""
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise BadRequest("the upload has no Content-Length", HTTPStatus.LENGTH_REQUIRED)
+        if length is None:
+            self._refuse_body(HTTPStatus.LENGTH_REQUIRED, "the upload has no Content-Length")
+            return None
+        if not length.isdigit():
+            self._refuse_body(HTTPStatus.BAD_REQUEST, f"invalid Content-Length {length!r}")
+            return None
         length, limit = int(length), self.server.app.max_upload_bytes
         if length > limit:
-            self._drain(length)
-            raise BadRequest(f"the upload is {length / 2**20:.1f} MB; this server accepts at most "
-                             f"{limit / 2**20:.0f} MB per request (pose2instance serve --max-upload-mb)",
-                             HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            self._refuse_body(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                              f"the upload is {length / 2**20:.1f} MB; this server accepts at most "
+                              f"{limit / 2**20:g} MB per request (pose2instance serve --max-upload-mb)")
+            return None
         return self.rfile.read(length)
 
-    def _drain(self, length: int, most: int = 1 << 30) -> None:
-        """Read and drop an oversized body (up to ``most`` bytes), so the browser reads our answer."""
-        left = min(length, most)
-        while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
-            left -= len(chunk)
-        if length > most:
-            self.close_connection = True
+    def _refuse_body(self, status: HTTPStatus, message: str) -> None:
+        """Answer ``status`` without keeping the body: a body up to 4 x the upload limit is read and dropped
+        first (so that the browser reads the answer), a larger one is not read and the connection closed."""
+        length = self.headers.get("Content-Length", "")
+        left = int(length) if length.isdigit() else 0
+        if left <= 4 * self.server.app.max_upload_bytes:
+            while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
+                left -= len(chunk)
+        self.close_connection = left > 0 or not length.isdigit()
+        self._send_json(status, {"error": message})
 
     def _send_json(self, status: HTTPStatus, value: dict) -> None:
         self._send(status, json.dumps(value).encode(), "application/json")
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if self.command != "HEAD":
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
             self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the user closed the page: nothing to answer
+            self.close_connection = True
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the http.server interface)
+    def log_message(self, format: str, *args) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -236,7 +275,8 @@ class PageServer(ThreadingHTTPServer):
 
 def serve(host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = MAX_UPLOAD_MB,
           keep_jobs: int = KEEP_JOBS, temp_dir: str | Path | None = None, verbose: bool = False) -> None:
-    """Load the models, serve the page until Ctrl-C, then remove the temporary folder.
+    """Load the models, serve the page until Ctrl-C or SIGTERM (both raise ``KeyboardInterrupt`` here), then
+    remove the temporary folder.
 
     Args:
         host, port: where to listen (127.0.0.1: this machine only; port 0: any free port).
@@ -246,6 +286,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = MAX_
         verbose: log every request to stderr.
     """
     root = Path(tempfile.mkdtemp(prefix="pose2instance-serve-", dir=temp_dir))
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         models = Models()
         print("loading models ...", file=sys.stderr, flush=True)
@@ -254,7 +296,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = MAX_
             if host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"note: listening on {host}: anyone who can reach this machine can use the page",
                       file=sys.stderr)
-            print(f"pose2instance page: {server.url}  (files in {root}; Ctrl-C to stop)", flush=True)
+            print(f"pose2instance page: {server.url}  (files in {root}, removed at exit; Ctrl-C to stop)", flush=True)
             server.serve_forever()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -44,15 +44,17 @@ function loadImage(url) {
   });
 }
 
-// A person's mask tinted in its colour (alpha 0.5) with an opaque outline, as a canvas the size of the photo.
-function tintedLayer(mask, colour) {
+// A person's mask tinted in its colour (alpha 0.5) with an opaque outline, as a canvas the size of the mask's
+// bounding box [x, y, w, h] (one full-size canvas per person would not fit in memory for large photos).
+function tintedLayer(mask, colour, [x0, y0, w, h]) {
   const canvas = el("canvas");
-  canvas.width = mask.naturalWidth;
-  canvas.height = mask.naturalHeight;
+  canvas.width = Math.max(w, 1);
+  canvas.height = Math.max(h, 1);
   const ctx = canvas.getContext("2d");
-  ctx.drawImage(mask, 0, 0);
-  const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
-  const px = data.data, w = canvas.width, h = canvas.height;
+  if (w === 0 || h === 0) return canvas;
+  ctx.drawImage(mask, x0, y0, w, h, 0, 0, w, h);
+  const data = ctx.getImageData(0, 0, w, h);
+  const px = data.data;
   const inside = new Uint8Array(w * h);
   for (let i = 0; i < w * h; i++) inside[i] = px[4 * i] > 127 ? 1 : 0;
   for (let y = 0; y < h; y++) {
@@ -74,7 +76,7 @@ function draw() {
   const canvas = $("canvas");
   const ctx = canvas.getContext("2d");
   ctx.drawImage(photo, 0, 0);
-  result.people.forEach((p, i) => { if (visible[i]) ctx.drawImage(layers[i], 0, 0); });
+  result.people.forEach((p, i) => { if (visible[i]) ctx.drawImage(layers[i], p.mask_bbox[0], p.mask_bbox[1]); });
   const width = Math.max(2, Math.round(Math.max(canvas.width, canvas.height) / 300));
   result.people.forEach((p, i) => {
     if (!visible[i]) return;
@@ -150,7 +152,7 @@ async function show(result, roundTripMs) {
   const canvas = $("canvas");
   canvas.width = result.image.width;
   canvas.height = result.image.height;
-  shown = { result, photo, layers: masks.map((m, i) => tintedLayer(m, result.people[i].colour)),
+  shown = { result, photo, layers: masks.map((m, i) => tintedLayer(m, result.people[i].colour, result.people[i].mask_bbox)),
     visible: result.people.map(() => true) };
   draw();
   fillTables(result);
@@ -162,6 +164,7 @@ async function show(result, roundTripMs) {
 
 async function run(demo) {
   $("error").hidden = true;
+  $("result").hidden = $("canvas").hidden = true; // never show an earlier result beside a new photo's error
   const data = new FormData(form);
   data.set("demo", demo ? "1" : "0");
   data.set("demo_keypoints", $("demo_keypoints").checked ? "1" : "0");
