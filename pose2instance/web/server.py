@@ -101,6 +101,7 @@ class App:
         root: the temporary folder every job folder goes in (the caller creates and removes it).
         max_upload_bytes: largest request body accepted.
         keep_jobs: number of finished jobs whose files are kept.
+        max_pending: requests read, queued or computing at once; more are answered 503.
     """
 
     def __init__(self, models: Models, root: Path, max_upload_bytes: int = MAX_UPLOAD_MB << 20,
@@ -161,8 +162,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, page.read_bytes(), STATIC[name])
         elif path == "/api/options":
             self._send_json(HTTPStatus.OK, self.server.app.options())
-        elif (match := JOB_FILE.fullmatch(path)) and (file := self.server.app.job_file(*match.groups())):
-            self._send(HTTPStatus.OK, file.read_bytes(), CONTENT_TYPES.get(file.suffix, "application/octet-stream"))
+        elif (match := JOB_FILE.fullmatch(path)) and (data := self._job_file(*match.groups())) is not None:
+            self._send(HTTPStatus.OK, data, CONTENT_TYPES.get(Path(path).suffix, "application/octet-stream"))
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"{path}: not found (results are kept for the last "
                                                             f"{self.server.app.keep_jobs} requests)"})
