@@ -168,6 +168,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"{path}: not found (results are kept for the last "
                                                             f"{self.server.app.keep_jobs} requests)"})
 
+    def _job_file(self, job: str, name: str) -> bytes | None:
+        file = self.server.app.job_file(job, name)
+        try:
+            return None if file is None else file.read_bytes()
+        except OSError:  # deleted meanwhile (a job beyond keep_jobs)
+            return None
+
     def do_POST(self) -> None:
         if not self._trusted():
             return
