@@ -37,7 +37,7 @@ from pose2instance.estimators import make_estimator
 from pose2instance.io import load_image
 from pose2instance.pipeline import Pose2Instance
 from pose2instance.segment import default_scorer, find_people, segment_people
-from pose2instance.web.jobs import demo_files
+from pose2instance.segment import demo_files
 
 PHOTO, ANNOTATIONS = demo_files()
 

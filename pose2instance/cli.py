@@ -15,7 +15,7 @@ from .estimators import ESTIMATORS
 from .limits import add_limit_arguments, apply_limit_arguments, positive_int
 from .parallel import WorkerDied, default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
-from .segment import DEFAULT_SCORE, default_scorer, find_people, segment_people
+from .segment import DEFAULT_SCORE, default_scorer, demo_files, find_people, segment_people
 
 ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
 
@@ -365,14 +365,12 @@ def _claim_out_folder(out: Path, overwrite: bool, keep: list[Path] = ()):
 
 
 def cmd_demo(args) -> int:
-    from importlib.resources import files
-
     from .evaluation import paired_iou
     from .fusion import oracle_box_masks
     from .io import CocoPersons
 
-    assets = Path(str(files("pose2instance") / "assets"))
-    dataset = CocoPersons(assets / "000000000790.json", assets)
+    photo, annotations = demo_files()
+    dataset = CocoPersons(annotations, photo.parent)
     image_id = 790
     persons = dataset.persons(image_id)
     scorer = default_scorer(args.score, allow_oracle_fallback=True)
@@ -380,7 +378,7 @@ def cmd_demo(args) -> int:
                          args.prior, args.out, _fusion_kwargs(args))
     ious = paired_iou(done["masks"], persons.masks)
     baseline = paired_iou(oracle_box_masks(persons, done["score"]), persons.masks)
-    print(f"COCO image 790 (CC BY 2.0, see {assets / '000000000790.json'} for attribution): "
+    print(f"COCO image 790 (CC BY 2.0, see {annotations} for attribution): "
           f"{_people(len(persons))}, ground-truth keypoints, person score: {scorer.name}, prior: {args.prior}")
     print("person  annotation_id  IoU(pose2instance)  IoU(oracle-box baseline)")
     for i, (a, b) in enumerate(zip(ious, baseline)):

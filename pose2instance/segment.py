@@ -1,6 +1,7 @@
 """One photo end to end, as ``pose2instance segment`` and the web page (``pose2instance serve``) run it.
 
 * :func:`default_scorer`: the default person score (the shipped network) with its fallbacks;
+* :func:`demo_files`: the shipped demo photo and its annotation file;
 * :func:`find_people`: the people of a photo, from a keypoints file of any supported format or
   from a pose estimator (optionally given person boxes);
 * :func:`segment_people`: person score, then one mask per person, with the COCO results entries
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,14 @@ from .structures import Persons
 #: inputs), best on both held-out parts (README, "The comparison on our data"); it needs the torch and
 #: mediapipe extras.
 DEFAULT_SCORE = "learned"
+#: The shipped demo photo (COCO 790, CC BY 2.0: four people around a table) and its annotation file.
+DEMO_PHOTO, DEMO_ANNOTATIONS = "000000000790.jpg", "000000000790.json"
+
+
+def demo_files() -> tuple[Path, Path]:
+    """``(photo, annotations)`` paths of the shipped demo (the annotations hold its keypoints and masks)."""
+    assets = Path(str(files("pose2instance") / "assets"))
+    return assets / DEMO_PHOTO, assets / DEMO_ANNOTATIONS
 
 
 def default_scorer(spec: str | None = None, allow_oracle_fallback: bool = False) -> PersonScorer:

@@ -60,7 +60,7 @@ def drawn_keypoints(persons: Persons, min_confidence: float = 0.1) -> np.ndarray
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write an ``(H, W, 3)`` uint8 array as PNG atomically, creating folders."""
+    """Write an ``(H, W, 3)`` (RGB) or ``(H, W)`` (grey) uint8 array as PNG atomically, creating folders."""
     return atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from pose2instance.io import mask_to_rle
-from pose2instance.evaluation import (InstanceEvaluator, accuracy_at, coco_segm_ap, markdown_table, paired_iou,
-                                      relative_improvement, summarize_ious)
+from pose2instance.evaluation import (InstanceEvaluator, accuracy_at, coco_segm_ap, markdown_table, matched_iou,
+                                      paired_iou, relative_improvement, summarize_ious)
 
 from conftest import needs_shared
 
@@ -20,6 +20,19 @@ def test_paired_iou_by_hand():
     assert paired_iou(np.zeros((0, 2, 2)), np.zeros((0, 2, 2))).shape == (0,)
     with pytest.raises(ValueError, match="differ in shape"):
         paired_iou(a, b[:2])
+
+
+def test_matched_iou_pairs_one_to_one_by_hand():
+    gt = np.zeros((2, 10, 10), bool)
+    gt[0, :5], gt[1, 5:] = True, True          # top half, bottom half (50 px each)
+    pred = np.zeros((3, 10, 10), bool)
+    pred[0, 6:] = True                         # inside the bottom: 40/50
+    pred[1, :4] = True                         # inside the top: 40/50
+    pred[2, :5, :5] = True                     # also on the top (25/50), but the top is taken: unmatched
+    iou, match = matched_iou(pred, gt)
+    np.testing.assert_allclose(iou, [0.8, 0.8, 0.0])
+    assert match.tolist() == [1, 0, -1]
+    assert matched_iou(pred, gt[:0])[1].tolist() == [-1, -1, -1]
 
 
 def test_accuracy_and_summary_by_hand():

@@ -24,7 +24,7 @@ pytest.importorskip("ai_edge_litert")
 
 from pose2instance.io import CocoPersons, rle_to_mask
 from pose2instance.web import App, Models, PageServer
-from pose2instance.web.jobs import demo_files
+from pose2instance.segment import demo_files
 
 PHOTO, ANNOTATIONS = demo_files()
 

@@ -21,7 +21,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 from pose2instance.io import rle_to_mask
 from pose2instance.web import App, Models, PageServer
-from pose2instance.web.jobs import demo_files
+from pose2instance.segment import demo_files
 
 CHROMIUM = os.environ.get("POSE2INSTANCE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:

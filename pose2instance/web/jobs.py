@@ -16,7 +16,6 @@ import time
 import warnings
 import zipfile
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +27,10 @@ from ..io import load_image, load_people, write_results
 from ..io.jsonio import atomic_write
 from ..pipeline import Pose2Instance
 from ..registry import FUSION_PRIORS, SCORES, make_scorer
-from ..segment import DEFAULT_SCORE, default_scorer, find_people, segment_people
+from ..segment import DEFAULT_SCORE, default_scorer, demo_files, find_people, segment_people
 from ..structures import COCO_SKELETON
-from ..visualize import PALETTE, drawn_keypoints
+from ..visualize import PALETTE, drawn_keypoints, save_png
 
-#: The shipped demo photo (COCO 790, CC BY 2.0) and its annotation file (ground-truth keypoints and masks).
-DEMO_PHOTO, DEMO_ANNOTATIONS = "000000000790.jpg", "000000000790.json"
 #: Scores the page offers: every registered one except DeepLab, which has no offline weights.
 PAGE_SCORES = tuple(name for name in SCORES if name != "deeplab")
 ESTIMATOR_NAMES = ("auto", *ESTIMATORS)
@@ -41,12 +38,6 @@ ESTIMATOR_NAMES = ("auto", *ESTIMATORS)
 LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: At most this many warnings are listed on the page (one bad file can warn once per person).
 MAX_NOTES = 8
-
-
-def demo_files() -> tuple[Path, Path]:
-    """``(photo, annotations)`` paths of the shipped demo."""
-    assets = Path(str(files("pose2instance") / "assets"))
-    return assets / DEMO_PHOTO, assets / DEMO_ANNOTATIONS
 
 
 class Models:
@@ -221,84 +212,122 @@ def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict
         shutil.rmtree(inputs.folder, ignore_errors=True)
 
 
-def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: Inputs) -> dict:
-    t_start = time.perf_counter()
+@dataclass
+class _Files:
+    """Where one request's files are: the photo (and the name the user gave it), keypoints, boxes, ground truth."""
+
+    photo: Path
+    photo_name: str
+    keypoints: Path | None
+    boxes: Path | None
+    truth: Path | None
+
+
+def _place_inputs(request: JobRequest, inputs: Inputs) -> _Files:
+    """Save the uploads; the demo photo and its annotations come from the package."""
     if request.demo:
-        photo_path, annotations = demo_files()
-        photo_name = photo_path.name
-        keypoints_path = annotations if request.demo_keypoints and request.keypoints is None else None
-        truth_path = annotations
+        photo, annotations = demo_files()
+        placed = _Files(photo, photo.name, annotations if request.demo_keypoints else None, None, annotations)
     else:
-        photo_path, truth_path, keypoints_path = inputs.save(request.photo, "photo"), None, None
-        photo_name = upload_name(request.photo.name)
+        placed = _Files(inputs.save(request.photo, "photo"), upload_name(request.photo.name), None, None, None)
     if request.keypoints is not None:
-        keypoints_path = inputs.save(request.keypoints, "keypoints")
-    boxes_path = None if request.boxes is None else inputs.save(request.boxes, "boxes")
+        placed.keypoints = inputs.save(request.keypoints, "keypoints")
+    if request.boxes is not None:
+        placed.boxes = inputs.save(request.boxes, "boxes")
     if request.ground_truth is not None:
-        truth_path = inputs.save(request.ground_truth, "ground_truth")
-    if request.score == "oracle" and keypoints_path is None:
+        placed.truth = inputs.save(request.ground_truth, "ground_truth")
+    if request.score == "oracle" and placed.keypoints is None:
         raise ValueError("the oracle score needs ground-truth masks: give a COCO annotation file with "
                          "segmentations as the keypoints file (or use the demo photo's)")
-    named = Path(photo_name)  # keypoint and box files find their image by the name the user gave it
+    return placed
 
+
+def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: Inputs) -> dict:
+    t_start = time.perf_counter()
+    placed = _place_inputs(request, inputs)
+    named = Path(placed.photo_name)  # keypoint and box files find their image by the name the user gave it
+    method = Pose2Instance(request.prior)
     with models.lock, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        image = load_image(photo_path)
+        image = load_image(placed.photo)
         t1 = time.perf_counter()
-        estimator = None if keypoints_path is not None else models.estimator(request.estimator)
-        persons, image_id, estimate_ms = find_people(image, named, keypoints_path, boxes_path, request.image_id,
+        estimator = None if placed.keypoints is not None else models.estimator(request.estimator)
+        persons, image_id, estimate_ms = find_people(image, named, placed.keypoints, placed.boxes, request.image_id,
                                                      estimator)
         scorer = models.scorer(request.score)
         if scorer.needs_masks and persons.masks is None:
-            raise ValueError(f"{inputs.names.get(keypoints_path, keypoints_path)}: the oracle score needs "
-                             "ground-truth masks, and this keypoints file has none")
-        truth = _ground_truth(truth_path, keypoints_path, persons, named, image.shape[:2], image_id)
-        done = segment_people(image, named, persons, image_id, scorer, Pose2Instance(request.prior))
-    notes = [inputs.readable(str(w.message), folder) for w in caught if not issubclass(w.category, LIBRARY_WARNINGS)]
-    notes = list(dict.fromkeys(notes))
-    if len(notes) > MAX_NOTES:
-        notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more warnings"]
+            raise ValueError(f"{placed.keypoints}: the oracle score needs ground-truth masks, and this keypoints "
+                             "file has none")
+        truth = _ground_truth(placed.truth, placed.keypoints, persons, named, image.shape[:2], image_id)
+        done = segment_people(image, named, persons, image_id, scorer, method)
+        ious = _ious(done.masks, persons, truth)
+    notes = _notes(caught, inputs, folder)
     if estimator is not None:
         notes.insert(0, f"{len(persons)} people found by {estimator.name} in {estimate_ms:.0f} ms")
-    if Pose2Instance(request.prior).needs_heatmaps and persons.heatmaps is None:
+    if method.needs_heatmaps and persons.heatmaps is None:
         notes.append("these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior")
 
     t2 = time.perf_counter()
-    ious = _ious(done.masks, persons, truth)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", named.stem)[:100] or "photo"
-    _write_jpeg(image, folder / "photo.jpg")
     mask_names = [f"{stem}_person{i}_mask.png" for i in range(len(persons))]
-    for mask, name in zip(done.masks, mask_names):
-        _write_png(mask, folder / name)
     results_name, zip_name = f"{stem}_results.json", f"{stem}_masks.zip"
-    write_results(folder / results_name, done.entries)
-    _write_zip([folder / n for n in mask_names], folder / zip_name)
+    _write_files(folder, image, done, mask_names, results_name, zip_name)
     t3 = time.perf_counter()
 
-    drawn = drawn_keypoints(persons) if len(persons) else np.zeros((0, 17), bool)
-    people = [{"index": i, "colour": PALETTE[i % len(PALETTE)].tolist(), "score": float(persons.scores[i]),
-               "mask_score": float(done.score[mask].mean()) if mask.any() else 0.0, "area": int(mask.sum()),
-               "box": [round(float(v), 1) for v in persons.boxes[i]], "mask_bbox": done.entries[i]["bbox"],
-               "keypoints": [[round(float(x), 1), round(float(y), 1), round(float(c), 3)]
-                             for x, y, c in persons.keypoints[i]],
-               "drawn": drawn[i].tolist(), "iou": None if ious is None or np.isnan(ious[i]) else float(ious[i]),
-               "mask_url": f"{url}/{mask_names[i]}"}
-              for i, mask in enumerate(done.masks)]
     timings = {"read image": 1e3 * (t1 - t0)}
     if estimate_ms is not None:
         timings["pose estimation"] = estimate_ms
     timings.update({"person score": done.timing_ms["score"], "prior + fusion": done.timing_ms["prior+fusion"],
                     "write files": 1e3 * (t3 - t2), "total (server)": 1e3 * (t3 - t_start)})
-    return {"image": {"url": f"{url}/photo.jpg", "name": photo_name,
+    return {"image": {"url": f"{url}/photo.jpg", "name": placed.photo_name,
                       "width": int(image.shape[1]), "height": int(image.shape[0])},
-            "image_id": int(image_id), "people": people, "skeleton": [list(e) for e in COCO_SKELETON],
+            "image_id": int(image_id), "people": _page_people(persons, done, ious, [f"{url}/{n}" for n in mask_names]),
+            "skeleton": [list(e) for e in COCO_SKELETON],
             "settings": {"people": "keypoints file" if estimator is None else estimator.name,
                          "score": scorer.name, "prior": request.prior},
             "ground_truth": truth is not None,
             "mean_iou": None if ious is None or np.isnan(ious).all() else float(np.nanmean(ious)),
             "timings_ms": {k: round(v, 1) for k, v in timings.items()},
             "downloads": {"results": f"{url}/{results_name}", "masks_zip": f"{url}/{zip_name}"}, "notes": notes}
+
+
+def _notes(caught: list, inputs: Inputs, folder: Path) -> list[str]:
+    """The warnings for the page's user: readable, each once, at most :data:`MAX_NOTES`."""
+    notes = list(dict.fromkeys(inputs.readable(str(w.message), folder) for w in caught
+                               if not issubclass(w.category, LIBRARY_WARNINGS)))
+    if len(notes) > MAX_NOTES:
+        notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more warnings"]
+    return notes
+
+
+def _page_people(persons, done, ious: np.ndarray | None, mask_urls: list[str]) -> list[dict]:
+    """Per person: what the page's table and overlay show (see :func:`run_job`)."""
+    drawn = drawn_keypoints(persons) if len(persons) else np.zeros((0, 17), bool)
+    return [{"index": i, "colour": PALETTE[i % len(PALETTE)].tolist(), "score": float(persons.scores[i]),
+             "mask_score": float(done.score[mask].mean()) if entry["area"] else 0.0, "area": entry["area"],
+             "box": [round(float(v), 1) for v in persons.boxes[i]], "mask_bbox": entry["bbox"],
+             "keypoints": [[round(float(x), 1), round(float(y), 1), round(float(c), 3)]
+                           for x, y, c in persons.keypoints[i]],
+             "drawn": drawn[i].tolist(), "iou": None if ious is None or np.isnan(ious[i]) else float(ious[i]),
+             "mask_url": mask_urls[i]}
+            for i, (mask, entry) in enumerate(zip(done.masks, done.entries))]
+
+
+def _write_files(folder: Path, image: np.ndarray, done, mask_names: list[str], results_name: str,
+                 zip_name: str) -> None:
+    """The photo as the browser shows it (JPEG, stored frame, no EXIF), a mask PNG per person (255 = the
+    person), the COCO results and a ZIP of the masks."""
+    atomic_write(folder / "photo.jpg", lambda tmp: Image.fromarray(image).save(tmp, format="JPEG", quality=90))
+    for mask, name in zip(done.masks, mask_names):
+        save_png(mask.astype(np.uint8) * 255, folder / name)
+    write_results(folder / results_name, done.entries)
+
+    def write_zip(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # PNGs are compressed already
+            for name in mask_names:
+                z.write(folder / name, name)
+    atomic_write(folder / zip_name, write_zip)
 
 
 def _ground_truth(truth_path: Path | None, keypoints_path: Path | None, persons, photo_path: Path,
@@ -325,22 +354,4 @@ def _ious(masks: np.ndarray, persons, truth) -> np.ndarray | None:
     return np.where(gt.reshape(len(gt), -1).any(1), ious, np.nan)
 
 
-def _write_jpeg(image: np.ndarray, path: Path) -> None:
-    """The decoded photo (stored frame, no EXIF) as a JPEG the browser shows under the masks."""
-    atomic_write(path, lambda tmp: Image.fromarray(image).save(tmp, format="JPEG", quality=90))
-
-
-def _write_png(mask: np.ndarray, path: Path) -> None:
-    """An ``(H, W)`` bool mask as an 8-bit PNG, 255 for the person."""
-    atomic_write(path, lambda tmp: Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG"))
-
-
-def _write_zip(paths: list[Path], path: Path) -> None:
-    def write(tmp: str) -> None:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # PNGs are compressed already
-            for p in paths:
-                z.write(p, p.name)
-    atomic_write(path, write)
-
-
-__all__ = ["JobRequest", "Models", "Upload", "demo_files", "run_job", "upload_name"]
+__all__ = ["JobRequest", "Models", "Upload", "run_job", "upload_name"]
