@@ -1,4 +1,4 @@
-"""``pose2instance``: one command with subcommands (segment, evaluate, train, demo, serve)."""
+"""``pose2instance``: one command with subcommands (segment, evaluate, train, pack, demo, serve)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --keypoints estimated: yolo (AGPL extra) if installed, else blazepose")
     ev.add_argument("--subset", choices=("keypoints", "all"), default="keypoints",
                     help="evaluate persons with keypoints (default) or all non-crowd persons")
+    ev.add_argument("--ignore-duplicates", action="store_true",
+                    help="leave out both annotations of a pair whose ground-truth masks overlap with IoU >= 0.8 "
+                         "(one person labelled twice; reported either way)")
     ev.add_argument("--baseline", default="oracle-box", choices=METHODS, help="relative improvements are over it")
     ev.add_argument("--limit", type=positive_int, help="only the first N images (after --held-out)")
     ev.add_argument("--held-out", type=float, metavar="F",
@@ -120,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="train a person-crop network (needs torch; torchrun for many GPUs)",
                    description="see `pose2instance train --help`", add_help=False)
+
+    pack = sub.add_parser("pack", help="a compact training pack to train elsewhere (e.g. on a GPU machine)", **fmt,
+                          description="Writes the images of COCO person files (minus a held-out part, by image id) "
+                                      "downscaled, their annotations scaled to match, and the cached score maps of "
+                                      "--score-input, so `train` runs on a machine without the data or MediaPipe "
+                                      "(with POSE2INSTANCE_CACHE=OUT/cache). See pose2instance.learned.pack.")
+    pack.add_argument("--annotations", type=Path, nargs="+", required=True, help="COCO person annotation files")
+    pack.add_argument("--held-out-fraction", type=float, nargs="+", default=[], metavar="F",
+                      help="per file, the fraction of images left out of the pack (as train --held-out-fraction)")
+    pack.add_argument("--split-seed", type=int, default=0, help="seed of that split by image id")
+    pack.add_argument("--score-input", choices=("blazepose",), help="also pack this score input's maps")
+    pack.add_argument("--side", type=float, default=192.0,
+                      help="pixels kept across the smallest person's crop window (images are shrunk to it)")
+    pack.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    pack.add_argument("--out", type=Path, required=True, help="the pack folder")
+    add_limit_arguments(pack)
 
     demo = sub.add_parser("demo", help="run offline on the photo shipped with the package", **fmt,
                           description="Segments the shipped COCO photo 790 (CC BY 2.0) from its ground-truth "
@@ -320,7 +339,8 @@ def _evaluate_images(args, dataset, ids: list[int], shard: bool = False) -> dict
     methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
     return evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
                             estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
-                            workers=args.workers or default_workers(), with_state=shard)
+                            workers=args.workers or default_workers(), with_state=shard,
+                            ignore_duplicates=args.ignore_duplicates)
 
 
 def _check_out_folder(out: Path) -> None:
@@ -388,6 +408,21 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_pack(args) -> int:
+    try:
+        from .learned.pack import build_pack
+    except ImportError as e:
+        raise ImportError(f'{e}; pip install "pose2instance[torch]"') from e
+    summary = build_pack(args.annotations, args.out, args.held_out_fraction, args.split_seed, args.score_input,
+                         args.side, quality=args.quality)
+    for name, f in summary["files"].items():
+        print(f"{name}: {f['images']} images packed, {f['held_out_images']} held out; scale median "
+              f"{f['scale']['median'] if f['scale'] else '-'}")
+    print(f"wrote {args.out} ({summary['bytes'] / 2**20:.1f} MiB); train on it with POSE2INSTANCE_CACHE="
+          f"{args.out / 'cache'} and --annotations {args.out / 'annotations'}/...")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .web import serve
     if not 0 <= args.port <= 65535:
@@ -413,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     apply_limit_arguments(args)
     args.argv = argv
-    commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo, "serve": cmd_serve}
+    commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo, "serve": cmd_serve,
+                "pack": cmd_pack}
     try:
         return commands[args.command](args)
     except (ValueError, ImportError, OSError, WorkerDied) as e:  # our errors name the bad input

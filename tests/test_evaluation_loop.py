@@ -7,11 +7,11 @@ import pytest
 
 from pose2instance.io import CocoPersons, json_safe
 from pose2instance.estimators import PoseEstimator
-from pose2instance.evaluation import evaluate_dataset
+from pose2instance.evaluation import evaluate_dataset, merge_shards
 from pose2instance.registry import make_methods
 from pose2instance.scores import OracleScore
 
-from conftest import COCO_DEV
+from conftest import COCO_DEV, OCHUMAN
 
 
 class GroundTruthPlusOne(PoseEstimator):
@@ -75,3 +75,33 @@ def test_two_worker_processes_give_the_report_of_one(tmp_path):
             assert (tmp_path / "one" / f"results_{m}.json").read_bytes() == \
                 (tmp_path / "two" / f"results_{m}.json").read_bytes()
     assert [f["image_id"] for f in two["failed"]] == [790] and "non-finite" in two["failed"][0]["error"]
+
+
+def test_one_person_labelled_twice_is_reported_and_can_be_left_out(ochuman, tmp_path, capsys):
+    """OCHuman image 2 holds two annotations of the same woman (masks IoU 0.94, different skeletons):
+    disjoint masks can match only one of them, the overlapping oracle-box masks both."""
+    from pose2instance.cli import main
+
+    report = evaluate_dataset(ochuman, make_methods(["oracle-box", "geodesic"]), OracleScore(), progress=False)
+    assert [(d["image_id"], d["ids"]) for d in report["duplicate_annotations"]] == [(2, [2, 3])]
+    assert report["duplicate_annotations"][0]["iou"] > 0.9 and not report["duplicates_ignored"]
+    twice = report["per_instance_iou"]
+    assert min(twice["geodesic"][2], twice["geodesic"][3]) < 0.2 < min(twice["oracle-box"][2], twice["oracle-box"][3])
+    assert main(["evaluate", "--annotations", str(OCHUMAN), "--methods", "oracle-box", "geodesic", "--score", "oracle",
+                 "--ignore-duplicates", "--workers", "1", "--out", str(tmp_path)]) == 0
+    assert "likely one person labelled twice (image 2: annotations 2 and 3" in capsys.readouterr().out
+    left_out = json.loads((tmp_path / "metrics.json").read_text())
+    assert left_out["duplicates_ignored"] and left_out["duplicate_annotations"] == report["duplicate_annotations"]
+    assert set(left_out["per_instance_iou"]["geodesic"]) == {str(i) for i in twice["geodesic"]} - {"2", "3"}
+    methods = left_out["methods"]
+    assert methods["geodesic"]["count"] == report["methods"]["geodesic"]["count"] - 2
+    shards = [evaluate_dataset(ochuman, make_methods(["oracle-box", "geodesic"]), OracleScore(), progress=False,
+                               image_ids=ochuman.image_ids[k::2], with_state=True, ignore_duplicates=True)
+              for k in (0, 1)]
+    merged = merge_shards(ochuman, shards)
+    assert merged["duplicates_ignored"] and merged["duplicate_annotations"] == report["duplicate_annotations"]
+    assert all(merged["methods"][m][k] == pytest.approx(methods[m][k])
+               for m in methods for k in ("count", "mean_iou", "AP"))
+    # without the pair, the fusion is above the box baseline on these heavily occluded people
+    assert methods["geodesic"]["mean_iou"] > methods["oracle-box"]["mean_iou"] + 0.1
+    assert methods["geodesic"]["AP"] > methods["oracle-box"]["AP"]

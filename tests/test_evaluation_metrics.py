@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from pose2instance.io import mask_to_rle
-from pose2instance.evaluation import (InstanceEvaluator, accuracy_at, coco_segm_ap, markdown_table, matched_iou,
-                                      paired_iou, relative_improvement, summarize_ious)
+from pose2instance.evaluation import (InstanceEvaluator, accuracy_at, coco_segm_ap, duplicate_annotations,
+                                      markdown_table, matched_iou, paired_iou, relative_improvement, summarize_ious)
 
 from conftest import needs_shared
 
@@ -33,6 +33,16 @@ def test_matched_iou_pairs_one_to_one_by_hand():
     np.testing.assert_allclose(iou, [0.8, 0.8, 0.0])
     assert match.tolist() == [1, 0, -1]
     assert matched_iou(pred, gt[:0])[1].tolist() == [-1, -1, -1]
+
+
+def test_duplicate_annotations_by_hand():
+    masks = np.zeros((3, 10, 10), bool)
+    masks[0, :, :5] = True                     # left half, 50 px
+    masks[1, :, :4] = True                     # inside it, 40 px: IoU 0.8, a duplicate at the 0.8 threshold
+    masks[2, :, 5:] = True                     # right half: overlaps nobody
+    assert duplicate_annotations(masks, np.array([11, 12, 13])) == [{"ids": [11, 12], "iou": 0.8}]
+    assert duplicate_annotations(masks, np.array([11, 12, 13]), min_iou=0.81) == []
+    assert duplicate_annotations(masks[:1], np.array([11])) == []
 
 
 def test_accuracy_and_summary_by_hand():

@@ -26,13 +26,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from ..io import CocoPersons
 from ..parallel import effective_workers, ordered_map
 from ..pipeline import MaskMethod
 from ..structures import Persons
-from .metrics import InstanceEvaluator, evaluated_persons, relative_improvement
+from .metrics import InstanceEvaluator, duplicate_annotations, evaluated_persons, relative_improvement
 from .report import RELATIVE_COLUMNS, write_report
 
 #: In the estimated-keypoint setting the box baselines use the estimator's boxes.
@@ -106,7 +107,7 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
                      out_dir: str | Path | None = None, subset: str = "keypoints", baseline: str = "oracle-box",
                      image_ids: list[int] | None = None, progress: bool = True, estimator=None,
                      keypoint_results: Mapping[int, Persons] | None = None, keypoints_name: str = "",
-                     workers: int = 1, with_state: bool = False) -> dict:
+                     workers: int = 1, with_state: bool = False, ignore_duplicates: bool = False) -> dict:
     """Evaluate ``methods`` on ``dataset`` with person scores from ``scorer``.
 
     The people come from the ground truth (default: oracle keypoints and boxes, one
@@ -135,10 +136,14 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
         workers: processes predicting images (see the module doc; 1 on systems without ``fork``).
         with_state: add ``"state"``: what :func:`merge_shards` needs to merge this run with others
             over other images into the report of one run over all of them.
+        ignore_duplicates: leave both annotations of every ``duplicate_annotations`` pair out of the
+            evaluation (like crowd regions: neither counted nor penalised); by default they are evaluated.
 
     Returns:
         ``{"methods": {name: metrics}, "relative": {name: {metric: gain}}, "timing_s": {...},
         "failed": [{"image_id", "error"}], "images": n, "score": scorer name, "subset": subset,
+        "duplicate_annotations": [{"image_id", "ids", "iou"}] (evaluated ground-truth masks of one image with
+        IoU >= :data:`~pose2instance.evaluation.metrics.DUPLICATE_IOU`: likely one person labelled twice),
         "keypoints": "ground truth" or where they came from, "per_instance_iou": {name: {annotation id: IoU}}}``.
     """
     built = list(methods)
@@ -150,7 +155,7 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
     people = _People(estimator, keypoint_results, keypoints_name)
     evaluators = {m.name: InstanceEvaluator(dataset.data, dataset.category_id) for m in built}
     timing: dict[str, float] = defaultdict(float)
-    failed, done = [], 0
+    failed, duplicates, done = [], [], 0
     ids = dataset.image_ids if image_ids is None else list(image_ids)
     score_name = scorer.name if scorer is not None else "none"
     started = time.perf_counter()
@@ -167,13 +172,18 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
             continue
         gt, persons, predictions = out
         in_subset = evaluated_persons(gt, subset)
+        pairs = duplicate_annotations(gt.masks[in_subset], gt.ids[in_subset])
+        duplicates += [{"image_id": int(image_id), **d} for d in pairs]
+        if ignore_duplicates and pairs:
+            in_subset &= ~np.isin(gt.ids, [a for d in pairs for a in d["ids"]])
         for name, masks in predictions.items():
             if people.estimated:
                 evaluators[name].process_detections(image_id, gt.masks, gt.ids, in_subset, masks, persons.scores)
             else:
                 evaluators[name].process(image_id, gt.masks, gt.ids, in_subset, masks)
         done += 1
-    report = _summarise(evaluators, people, timing, failed, done, score_name, subset, baseline)
+    report = _summarise(evaluators, people, timing, failed, duplicates, done, score_name, subset, baseline)
+    report["duplicates_ignored"] = ignore_duplicates
     report["workers"] = effective_workers(workers, len(ids))
     if with_state:
         report["state"] = {"estimated": people.estimated, "methods": {m: ev.state() for m, ev in evaluators.items()}}
@@ -220,8 +230,10 @@ def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Pa
         for stage, seconds in r["timing_s"].items():
             timing[raw.get(stage, stage)] += seconds
     failed = sorted((f for r in shards for f in r["failed"]), key=lambda f: f["image_id"])
-    report = _summarise(evaluators, people, timing, failed, sum(r["images"] for r in shards), first["score"],
-                        first["subset"], baseline)
+    duplicates = sorted((d for r in shards for d in r.get("duplicate_annotations", [])), key=lambda d: d["image_id"])
+    report = _summarise(evaluators, people, timing, failed, duplicates, sum(r["images"] for r in shards),
+                        first["score"], first["subset"], baseline)
+    report["duplicates_ignored"] = first.get("duplicates_ignored", False)
     report["shards"] = len(shards)
     if out_dir is not None:
         write_report(report, {_reported_name(m, people): ev for m, ev in evaluators.items()}, Path(out_dir),
@@ -233,11 +245,12 @@ def _reported_name(name: str, people: _People) -> str:
     return ESTIMATED_NAMES.get(name, name) if people.estimated else name
 
 
-def _summarise(evaluators: dict[str, InstanceEvaluator], people: _People, timing: dict, failed: list, done: int,
-               score_name: str, subset: str, baseline: str) -> dict:
+def _summarise(evaluators: dict[str, InstanceEvaluator], people: _People, timing: dict, failed: list,
+               duplicates: list, done: int, score_name: str, subset: str, baseline: str) -> dict:
     """The report dict of :func:`evaluate_dataset` from the evaluators."""
     names = {m: _reported_name(m, people) for m in evaluators}
     report = {"score": score_name, "subset": subset, "images": done, "failed": failed, "keypoints": people.source,
+              "duplicate_annotations": duplicates,
               "methods": {names[m]: ev.evaluate() for m, ev in evaluators.items()},
               "timing_s": {names.get(k, k): round(v, 3) for k, v in timing.items()},
               "per_instance_iou": {names[m]: ev.per_instance for m, ev in evaluators.items()}}

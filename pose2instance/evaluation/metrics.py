@@ -31,6 +31,8 @@ from ..io import masks_to_rles, results_entries
 
 IOU_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+#: Two ground-truth masks of one image overlapping at least this much are taken as one person labelled twice.
+DUPLICATE_IOU = 0.8
 
 
 def evaluated_persons(persons, subset: str = "keypoints") -> np.ndarray:
@@ -85,6 +87,28 @@ def matched_iou(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarra
     hit = table[rows, cols] > 0
     iou[rows[hit]], match[rows[hit]] = table[rows[hit], cols[hit]], cols[hit]
     return iou, match
+
+
+def duplicate_annotations(masks: np.ndarray, ids: np.ndarray, min_iou: float = DUPLICATE_IOU) -> list[dict]:
+    """Pairs of ground-truth masks of one image that overlap so much they are likely the same person.
+
+    Disjoint-mask methods (the fusion, the network's exclusive masks) can match only one of such a
+    pair, while the ``oracle-box`` baseline, whose masks may overlap, can match both.
+
+    Args:
+        masks: ``(N, H, W)`` bool ground-truth masks; ids: ``(N,)`` their annotation ids.
+
+    Returns:
+        ``[{"ids": [a, b], "iou": float}]``, one entry per pair with mask IoU ``>= min_iou``.
+    """
+    from pycocotools import mask as mask_utils
+
+    if len(masks) < 2:
+        return []
+    rles = masks_to_rles(np.asarray(masks, bool))
+    table = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles)), np.float64).reshape(len(rles), len(rles))
+    rows, cols = np.nonzero(np.triu(table >= min_iou, k=1))
+    return [{"ids": [int(ids[a]), int(ids[b])], "iou": round(float(table[a, b]), 4)} for a, b in zip(rows, cols)]
 
 
 def accuracy_at(ious: np.ndarray, thresholds=IOU_THRESHOLDS) -> dict[float, float]:

@@ -49,6 +49,16 @@ def format_tables(report: dict) -> str:
     if all(m["count"] == 0 for m in report["methods"].values()):
         text += ("\nWARNING: no person was evaluated"
                  + (" (no person has keypoints: try --subset all)" if report["subset"] == "keypoints" else "") + "\n")
+    duplicates = report.get("duplicate_annotations", [])
+    if duplicates:
+        pairs = ", ".join(f"image {d['image_id']}: annotations {d['ids'][0]} and {d['ids'][1]} (IoU {d['iou']:.2f})"
+                          for d in duplicates[:5]) + (f" and {len(duplicates) - 5} more" if len(duplicates) > 5 else "")
+        text += (f"\nWARNING: {len(duplicates)} pair(s) of ground-truth masks overlap so much that they are likely one "
+                 f"person labelled twice ({pairs}): "
+                 + ("both annotations of each pair are left out of these numbers (--ignore-duplicates).\n"
+                    if report.get("duplicates_ignored") else
+                    "methods with disjoint masks can match only one of each pair, oracle-box (masks may overlap) "
+                    "both; --ignore-duplicates leaves them out.\n"))
     errors = {n: m["ap_error"] for n, m in report["methods"].items() if "ap_error" in m}
     for name, error in errors.items():
         text += f"\nWARNING: COCO AP of {name} could not be computed: {error}\n"
