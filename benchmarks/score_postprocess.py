@@ -10,7 +10,9 @@ fusion). Variants of the score:
 * ``guided R EPS``: a guided filter (He et al.) of the score with the grey image as guide;
 * ``blend W``: ``W * learned + (1 - W) * blazepose``;
 * ``ensemble``: the mean of the shipped network and the 3000-step one of ``runs/val/base``
-  (skipped when that run is missing).
+  (skipped when that run is missing);
+* ``crop N`` / ``crop 128+160``: the shipped network run on larger crops at test time (the person at a
+  higher resolution, ``Predictor(crop_size=N)``), or the mean of its logits at two crop sizes.
 
 Prints one line per variant: criterion, and mean IoU / AP / accuracy at IoU 0.9 per part and method.
 """
@@ -55,6 +57,22 @@ class Variant(PersonScorer):
             np.float32)
 
 
+class CropSizes(PersonScorer):
+    """The shipped network run at test-time crop sizes ``sizes``, its logits averaged over them."""
+
+    def __init__(self, sizes: tuple[int, ...]):
+        from pose2instance.learned.models import Predictor, load_default_model
+        model = load_default_model("cpu")
+        self.name = "crop " + "+".join(map(str, sizes))
+        self.predictors = [Predictor(model, "cpu", crop_size=n) for n in sizes]
+
+    def __call__(self, image, persons, image_path=None):
+        if not len(persons):
+            return np.zeros(image.shape[:2], np.float32)
+        logits = np.mean([p.logits(image, persons) for p in self.predictors], axis=0)
+        return (1.0 / (1.0 + np.exp(-logits))).max(0).astype(np.float32)
+
+
 class Cached(PersonScorer):
     def __init__(self, scorer: PersonScorer):
         self.scorer, self.name, self.cache = scorer, scorer.name, {}
@@ -78,6 +96,7 @@ def main() -> int:
     if BASE_RUN.is_file():
         other = Cached(make_scorer(f"learned:{BASE_RUN}"))
         variants.append(Variant("ensemble", lambda im, a, b: (a + b) / 2, learned, other))
+    variants += [CropSizes(sizes) for sizes in ((144,), (160,), (192,), (128, 160))]
     for variant in variants:
         parts = {}
         for file in HELD_OUT:

@@ -218,3 +218,18 @@ def test_flip_test_time_augmentation_is_mirror_equivariant(demo):
     assert np.median(np.abs(plain.logits(np.ascontiguousarray(image[:, ::-1]), mirrored)[:, :, ::-1]
                             - single)[inside]) > 0.05
     assert not np.allclose(one, single)
+
+
+def test_larger_test_time_crops_segment_the_same_people(demo):
+    from conftest import skip_without_mediapipe
+    skip_without_mediapipe()
+    image, persons = demo
+    model = load_default_model("cpu")
+    plain, larger = Predictor(model, "cpu"), Predictor(model, "cpu", crop_size=160)
+    crops, windows = larger.crop_logits(image, persons)
+    assert crops.shape == (len(persons), 160, 160) and len(windows) == len(persons)
+    ious = paired_iou(larger.masks(image, persons), plain.masks(image, persons))
+    assert ious.min() > 0.8, ious  # the same people, at 1.25x the resolution
+    assert np.mean(paired_iou(larger.masks(image, persons), persons.masks)) > 0.7
+    with pytest.raises(ValueError, match="multiple of 16"):
+        Predictor(model, "cpu", crop_size=150)

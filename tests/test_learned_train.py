@@ -124,6 +124,37 @@ def test_torchrun_two_gloo_processes_match_one_process(tmp_path):
     assert not list(double.rglob("*.tmp"))
 
 
+def test_lovasz_hinge_by_hand_and_as_a_training_loss(tmp_path):
+    from pose2instance.learned.train.losses import lovasz_hinge
+
+    y, v = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.ones(1, 4)
+    assert float(lovasz_hinge(torch.tensor([[5.0, 5.0, -5.0, -5.0]]), y, v)) == 0.0  # right, with margin
+    assert float(lovasz_hinge(torch.zeros(1, 4), y, v)) == pytest.approx(1.0)  # every hinge error 1
+    # one positive at logit -1 (hinge error 2), the rest at margin 1: losing it costs IoU 1/2 -> 2 * 1/2
+    assert float(lovasz_hinge(torch.tensor([[-1.0, 1.0, -1.0, -1.0]]), y, v)) == pytest.approx(1.0)
+    # invalid pixels do not count: the same wrong pixel, marked invalid
+    assert float(lovasz_hinge(torch.tensor([[-1.0, 1.0, -1.0, -1.0]]), y, torch.tensor([[0.0, 1, 1, 1]]))) == 0.0
+    # minimising it alone from zero logits recovers the target: a real person's mask, 40 x 40
+    from pose2instance.io import CocoPersons
+    person = CocoPersons(COCO_DEV).persons(790)
+    x0, y0, x1, y1 = person.boxes[0].astype(int)
+    target = torch.from_numpy(person.masks[0, y0:y1, x0:x1].astype(np.float32))[None, None]
+    target = torch.nn.functional.interpolate(target, size=(40, 40), mode="nearest")[0, 0]
+    assert 0.2 < float(target.mean()) < 0.9
+    logits = torch.zeros_like(target, requires_grad=True)
+    opt = torch.optim.SGD([logits], lr=0.5)
+    for _ in range(100):
+        opt.zero_grad()
+        lovasz_hinge(logits, target, torch.ones_like(target)).backward()
+        opt.step()
+    assert torch.equal((logits > 0).float(), target)
+    # the option reaches the training loss: same seed and first batch, BCE plus a positive Lovász term
+    run(train_args(tmp_path / "bce", steps=1))
+    run(train_args(tmp_path / "lovasz", steps=1, extra=("--iou-loss-weight", "1")))
+    bce, both = float(rows(tmp_path / "bce")[0]["loss_mask"]), float(rows(tmp_path / "lovasz")[0]["loss_mask"])
+    assert both > bce + 0.1
+
+
 def test_clear_errors_for_existing_runs_and_changed_configs(reference, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(reference, out)

@@ -57,15 +57,20 @@ class Predictor:
         device: ``"cpu"``, ``"cuda"``, ... ; default CUDA when available.
         batch_size: people per forward pass.
         flip: average the logits of each crop and of its mirror image (twice the network time).
+        crop_size: side of the crops the network runs on (default: the size it was trained at); a larger
+            crop shows the person at a higher resolution.
     """
 
     def __init__(self, model: PersonNet | str | Path, device: str | torch.device | None = None, batch_size: int = 32,
-                 flip: bool = False):
+                 flip: bool = False, crop_size: int | None = None):
         self.device = torch.device(device) if device is not None else default_device()
         self.model = (load_model(model, self.device) if isinstance(model, (str, Path)) else model).to(self.device).eval()
         self.config = self.model.config
         self.batch_size = batch_size
         self.flip = flip
+        self.crop_size = crop_size or self.config.crop_size
+        if self.crop_size % 16 or self.crop_size < 32:
+            raise ValueError(f"crop_size must be a multiple of 16 and at least 32, got {self.crop_size}")
         self.prior_channels = PriorChannels(self.config.priors, self.config.others, self.config.prior_clip) \
             if self.config.variant == "pose" else None
         self.score_input = make_score_input(self.config.score_input) if self.config.score_input else None
@@ -80,7 +85,7 @@ class Predictor:
 
         ``score``: the ``(H, W)`` pretrained score input when already computed (see :meth:`score_map`).
         """
-        n = self.config.crop_size
+        n = self.crop_size
         windows = self.windows(persons, flip)
         planes = image_tensor(image)
         if self.config.score_input:
@@ -116,7 +121,7 @@ class Predictor:
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, n, n)`` mask logits of the inputs ``x``, in batches."""
         out = [self.model(x[i:i + self.batch_size])["mask"][:, 0].float() for i in range(0, len(x), self.batch_size)]
-        n = self.config.crop_size
+        n = self.crop_size
         return torch.cat(out) if out else x.new_zeros((0, n, n))
 
     def logits(self, image: np.ndarray, persons: Persons) -> np.ndarray:

@@ -276,7 +276,7 @@ def _train_step(run: Run, batch: dict, t_last: float) -> dict:
     batch = {k: v.to(env.device, non_blocking=True) for k, v in batch.items()}
     with torch.autocast(env.device.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
         outputs = run.ddp_model(batch["input"])
-    loss, parts = compute_losses(outputs, batch, args.keypoint_weight)
+    loss, parts = compute_losses(outputs, batch, args.keypoint_weight, args.iou_loss_weight)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     run.scaler.unscale_(run.optimizer)
