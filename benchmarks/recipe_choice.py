@@ -17,7 +17,7 @@ validation parts of ``(mean IoU + AP) / 2`` of the default pipeline (geodesic fu
 the network's score). The best candidate and the base recipe are then evaluated once on
 the held-out parts.
 
-    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k]
+    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k lovasz gpu]
 
 Writes ``<out>/choice.md`` and ``<out>/choice.json``.
 """
@@ -37,14 +37,18 @@ FILES = ("person_keypoints_dev.json", "person_keypoints_single.json", "person_ma
          "person_masks_only_coco128.json")
 HELD_OUT = {"person_keypoints_dev.json": 0.4, "person_keypoints_single.json": 0.2}
 VALIDATION = {"person_keypoints_dev.json": 0.2, "person_keypoints_single.json": 0.1}
-#: candidate -> (extra train options, steps)
+#: candidate -> (extra train options, steps); ``gpu``: the chosen recipe trained longer on a GPU machine by
+#: ``benchmarks/gpu_train.py`` (its weights are fetched into ``<out>/gpu``; never trained by this script)
+GPU_CANDIDATE = "gpu"
 CANDIDATES = {"base": ([], 3000), "rotate": (["--rotate", "20"], 3000), "rotate-long": (["--rotate", "20"], 6000),
-              "rotate-12k": (["--rotate", "20"], 12000)}
+              "rotate-12k": (["--rotate", "20"], 12000),
+              "lovasz": (["--rotate", "20", "--iou-loss-weight", "0.5"], 6000), GPU_CANDIDATE: None}
 
 
-def train_command(name: str, out: Path, threads: int) -> list[str]:
+def train_command(name: str, out: Path, threads: int, annotations: Path = ANNOTATIONS) -> list[str]:
+    """The ``train`` command of candidate ``name`` (its annotation files in the folder ``annotations``)."""
     extra, steps = CANDIDATES[name]
-    return [sys.executable, "-m", "pose2instance.learned.train", "--annotations", *(str(ANNOTATIONS / f) for f in FILES),
+    return [sys.executable, "-m", "pose2instance.learned.train", "--annotations", *(str(annotations / f) for f in FILES),
             "--held-out-fraction", *map(str, HELD_OUT.values()), "--val-fraction", *map(str, VALIDATION.values()),
             "--variant", "pose", "--score-input", "blazepose", *RECIPE, *extra, "--steps", str(steps),
             "--threads", str(threads), "--out", str(out), "--resume", "--no-progress"]
@@ -94,6 +98,8 @@ def main() -> None:
     for name in args.candidates:
         run = args.out / name
         if not (run / "model.safetensors").is_file():
+            if CANDIDATES[name] is None:
+                sys.exit(f"{run / 'model.safetensors'} is missing: train it with benchmarks/gpu_train.py")
             t = time.time()
             subprocess.run(train_command(name, run, args.threads), check=True)
             print(f"trained {name} in {time.time() - t:.0f} s", file=sys.stderr)

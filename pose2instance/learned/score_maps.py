@@ -4,9 +4,10 @@ The ``score_input`` of a model config names one of :data:`SCORE_INPUTS` (today B
 per-box person mask, the offline default score). Training reads it for every image of the
 training files; the first epoch computes it (about 30 ms per person on a CPU) and writes
 ``<cache>/score_maps/<score>/<annotation file stem>/<image id>_<hash>.png`` (value = round(255 * score)), later
-epochs and runs read the file. The file name ends in a hash of the annotation file's path and
-the image's person boxes, so another file of the same name or edited boxes never read a stale
-map. The cache folder is ``$POSE2INSTANCE_CACHE`` or
+epochs and runs read the file. The file name ends in a hash of the annotation file's name, the
+image id and the image's person boxes, and a map is used only if its size is the image's, so
+edited boxes or a resized image never read a stale map; the key holds no absolute path, so a
+cache travels with its data (:mod:`pose2instance.learned.pack`). The cache folder is ``$POSE2INSTANCE_CACHE`` or
 ``~/.cache/pose2instance``. Inference (:class:`~pose2instance.learned.models.Predictor`)
 computes the same score on the given people.
 """
@@ -67,7 +68,7 @@ class CachedScoreMaps:
 
     def path(self, annotation_file: Path, image_id: int, persons: Persons) -> Path:
         """Where the map of ``image_id`` of ``annotation_file`` with these people's boxes is cached."""
-        key = hashlib.sha1(f"{Path(annotation_file).resolve()}:{int(image_id)}:".encode()
+        key = hashlib.sha1(f"{Path(annotation_file).name}:{int(image_id)}:".encode()
                            + np.ascontiguousarray(persons.boxes, np.float32).tobytes()).hexdigest()[:12]
         return self.folder / Path(annotation_file).stem / f"{int(image_id)}_{key}.png"
 

@@ -1,0 +1,123 @@
+"""The compact training pack: held-out images stay behind, crops match the original's, score maps travel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pose2instance.cli import main  # noqa: E402
+from pose2instance.evaluation import split_image_ids  # noqa: E402
+from pose2instance.io import CocoPersons  # noqa: E402
+from pose2instance.learned import score_maps  # noqa: E402
+from pose2instance.learned.dataset import PersonCropDataset  # noqa: E402
+from pose2instance.learned.models import build_model  # noqa: E402
+from pose2instance.learned.pack import build_pack, pack_scale  # noqa: E402
+from pose2instance.learned.train import main as train_main  # noqa: E402
+
+from conftest import COCO_DEV, COCO_MASKS  # noqa: E402
+
+
+def test_pack_scale_by_hand():
+    # windows 1.25 * 200 = 250 and 1.25 * 80 = 100 px: the smaller must keep 50 px -> s = 0.5
+    assert pack_scale([[0, 0, 100, 200], [0, 0, 80, 40]], [8000, 2000], side=50) == pytest.approx(0.5)
+    assert pack_scale([[0, 0, 100, 200]], [8000], side=400) == 1.0  # never enlarged
+    assert pack_scale(np.zeros((0, 4)), [], side=50) == 1.0
+    # a person whose mask would fall under min_area keeps it: 900 px * s^2 >= 400
+    assert pack_scale([[0, 0, 100, 200]], [900], side=50, min_area=400) == pytest.approx(np.sqrt(400 / 900), 1e-2)
+
+
+class ScoreOfFirstBox:
+    """A stand-in pretrained score with a known answer (MediaPipe is not needed): 0.8 inside the first box."""
+
+    def __call__(self, image, persons, image_path=None):
+        out = np.zeros(image.shape[:2], np.float32)
+        if len(persons):
+            x0, y0, x1, y1 = np.round(persons.boxes[0]).astype(int)
+            out[y0:y1, x0:x1] = 0.8
+        return out
+
+
+@pytest.fixture
+def packed(tmp_path, monkeypatch):
+    monkeypatch.setitem(score_maps.SCORE_INPUTS, "blazepose", ScoreOfFirstBox)
+    out = tmp_path / "pack"
+    summary = build_pack([COCO_DEV, COCO_MASKS], out, [0.4], score_input="blazepose", side=96,
+                         score_cache=tmp_path / "cache", progress=False)
+    return out, summary, tmp_path / "cache"
+
+
+def test_held_out_images_stay_behind_and_the_rest_is_shrunk(packed):
+    out, summary, _ = packed
+    original = CocoPersons(COCO_DEV)
+    kept, held = split_image_ids(original.image_ids, 0.4, 0)
+    pack = CocoPersons(out / "annotations" / COCO_DEV.name)
+    assert pack.image_ids == kept and held and not set(held) & set(pack.image_ids)
+    assert {p.name for p in (out / "images").iterdir()} == {
+        original.image(i)["file_name"] for i in kept} | {CocoPersons(COCO_MASKS).image(i)["file_name"]
+                                                        for i in CocoPersons(COCO_MASKS).image_ids}
+    assert summary["files"][COCO_DEV.name]["held_out_images"] == len(held)
+    assert json.loads((out / "pack.json").read_text())["bytes"] == summary["bytes"]
+    for image_id in kept:
+        h, w = original.image_size(image_id)
+        ph, pw = pack.image_size(image_id)
+        assert pack.load_image(image_id).shape[:2] == (ph, pw) and ph <= h and pw <= w
+        s = ph / h
+        small, big = pack.persons(image_id), original.persons(image_id)
+        np.testing.assert_allclose(small.boxes[:, :2], big.boxes[:, :2] * s, atol=0.01)
+        labelled = big.keypoints[..., 2] > 0
+        np.testing.assert_allclose(small.keypoints[..., :2][labelled], big.keypoints[..., :2][labelled] * s,
+                                   atol=0.01)
+        # the masks shrink with the image: the same fraction of it
+        np.testing.assert_allclose(small.masks.mean((1, 2)), big.masks.mean((1, 2)), atol=0.01)
+    assert min(pack.image_size(i)[0] / original.image_size(i)[0] for i in kept) < 0.9  # something was shrunk
+
+
+def test_crops_from_the_pack_match_the_originals_and_score_maps_are_read_not_computed(packed, monkeypatch):
+    out, _, cache = packed
+    config = build_model("pose", score_input="blazepose").config
+    original = CocoPersons(COCO_DEV)
+    kept = split_image_ids(original.image_ids, 0.4, 0)[0]
+    before = PersonCropDataset([(original, kept)], config, augment=False, score_cache=cache)
+
+    def refuse():
+        raise AssertionError("the pack's score maps must be read from its cache")
+    monkeypatch.setitem(score_maps.SCORE_INPUTS, "blazepose", refuse)
+    after = PersonCropDataset([(CocoPersons(out / "annotations" / COCO_DEV.name), kept)], config, augment=False,
+                              score_cache=out / "cache")
+    assert before.items == after.items  # the same people train
+    for i in range(len(before)):
+        a, b = before[i], after[i]
+        m0, m1 = a["mask"] > 0.5, b["mask"] > 0.5
+        assert (m0 & m1).sum() / (m0 | m1).sum() > 0.9
+        assert float((a["input"][:3] - b["input"][:3]).abs().mean()) < 0.05  # RGB in [0, 1]
+        assert float((a["input"][3:-1] - b["input"][3:-1]).abs().mean()) < 0.02  # prior channels
+        assert float((a["input"][-1] - b["input"][-1]).abs().mean()) < 0.03  # the score input
+
+
+def test_train_runs_on_the_pack_alone_wherever_it_goes(packed, tmp_path, monkeypatch):
+    import shutil
+    out = tmp_path / "elsewhere"
+    shutil.copytree(packed[0], out)  # as on another machine: the cache's keys hold no absolute path
+    monkeypatch.setitem(score_maps.SCORE_INPUTS, "blazepose", None)  # nothing to compute with: the cache must do
+    run = tmp_path / "run"
+    assert train_main(["--annotations", str(out / "annotations" / COCO_DEV.name), "--variant", "pose",
+                       "--score-input", "blazepose", "--score-cache", str(out / "cache"), "--crop-size", "48",
+                       "--width", "8", "--batch-size", "4", "--steps", "3", "--threads", "1", "--no-progress",
+                       "--no-final-eval", "--device", "cpu", "--out", str(run)]) == 0
+    assert (run / "model.safetensors").is_file()
+
+
+def test_pack_command_and_its_errors(tmp_path, capsys):
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--out", str(tmp_path / "p")]) == 0
+    assert "images packed" in capsys.readouterr().out
+    assert CocoPersons(tmp_path / "p" / "annotations" / COCO_MASKS.name).image_ids == \
+        CocoPersons(COCO_MASKS).image_ids
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--held-out-fraction", "0.1", "0.2",
+                 "--out", str(tmp_path / "q")]) == 2
+    assert "2 values for 1 annotation file" in capsys.readouterr().err
+    assert main(["pack", "--annotations", str(COCO_MASKS), str(COCO_MASKS), "--out", str(tmp_path / "r")]) == 2
+    assert "distinct names" in capsys.readouterr().err
