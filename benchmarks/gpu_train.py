@@ -8,7 +8,7 @@ carried folders, not ``../shared``, has no package registry and no MediaPipe. So
    left out, BlazePose's score maps cached; about 48 MiB) and ``.whl/`` (the pycocotools wheel for
    the machine's Python 3.12), both ignored by git, and prints the device command;
 2. there: ``python3 benchmarks/gpu_train.py device --minutes 7`` (carry ``.pack`` and ``.whl``)
-   installs the wheel, measures the training speed with a short probe run, trains the recipe that
+   installs the wheel (when pycocotools is missing), measures the training speed with a short probe run, trains the recipe that
    ``recipe_choice.py`` chose (``rotate-long``: the same options) for as many steps as fit in the
    minutes (at most ``--max-steps``), and writes the weights, ``config.json``, ``metrics.csv`` and
    ``gpu_run.json`` to ``$OUT``;
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -70,7 +71,7 @@ def device(args) -> int:
     started = time.time()
     env = dict(os.environ, POSE2INSTANCE_CACHE=str(args.pack / "cache"), PYTHONUNBUFFERED="1")
     wheels = sorted(WHEELS.glob("*.whl"))
-    if wheels:
+    if wheels and importlib.util.find_spec("pycocotools") is None:
         site = Path("/tmp/pose2instance_site")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                         "--target", str(site), *map(str, wheels)], check=True)

@@ -17,7 +17,7 @@ validation parts of ``(mean IoU + AP) / 2`` of the default pipeline (geodesic fu
 the network's score). The best candidate and the base recipe are then evaluated once on
 the held-out parts.
 
-    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k lovasz gpu]
+    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k lovasz pack-cpu gpu]
 
 Writes ``<out>/choice.md`` and ``<out>/choice.json``.
 """
@@ -37,12 +37,15 @@ FILES = ("person_keypoints_dev.json", "person_keypoints_single.json", "person_ma
          "person_masks_only_coco128.json")
 HELD_OUT = {"person_keypoints_dev.json": 0.4, "person_keypoints_single.json": 0.2}
 VALIDATION = {"person_keypoints_dev.json": 0.2, "person_keypoints_single.json": 0.1}
-#: candidate -> (extra train options, steps); ``gpu``: the chosen recipe trained longer on a GPU machine by
-#: ``benchmarks/gpu_train.py`` (its weights are fetched into ``<out>/gpu``; never trained by this script)
-GPU_CANDIDATE = "gpu"
+#: candidate -> (extra train options, steps); None: trained by ``benchmarks/gpu_train.py device`` from the
+#: training pack, never by this script: ``gpu`` on a GPU machine for a device budget (its files fetched into
+#: ``<out>/gpu``), ``pack-cpu`` the chosen recipe from the pack on this CPU (``--device cpu --max-steps 6000``),
+#: which shows what the pack alone changes
+TRAINED_ELSEWHERE = ("gpu", "pack-cpu")
 CANDIDATES = {"base": ([], 3000), "rotate": (["--rotate", "20"], 3000), "rotate-long": (["--rotate", "20"], 6000),
               "rotate-12k": (["--rotate", "20"], 12000),
-              "lovasz": (["--rotate", "20", "--iou-loss-weight", "0.5"], 6000), GPU_CANDIDATE: None}
+              "lovasz": (["--rotate", "20", "--iou-loss-weight", "0.5"], 6000),
+              **dict.fromkeys(TRAINED_ELSEWHERE)}
 
 
 def train_command(name: str, out: Path, threads: int, annotations: Path = ANNOTATIONS) -> list[str]:
