@@ -231,9 +231,10 @@ def cmd_segment(args) -> int:
     if len(paths) == 1:
         _print_segmented(_segment_path(paths[0], args, scorer, estimator, args.image_id, keep_going=False))
         return 0
-    # with a keypoints file each photo is found in it by file name; estimated people get an id of their own
-    jobs = [(path, None if args.keypoints is not None else _batch_image_id(path, i + 1))
-            for i, path in enumerate(paths)]
+    # with a keypoints or boxes file each photo is found in it by file name (and takes its id there);
+    # people estimated without one get an id of their own
+    from_file = args.keypoints is not None or args.boxes is not None
+    jobs = [(path, None if from_file else _batch_image_id(path, i + 1)) for i, path in enumerate(paths)]
     entries, failed = [], 0
     finished = ordered_map(lambda job: _segment_path(job[0], args, scorer, estimator, job[1]), jobs,
                            args.workers or default_workers())

@@ -76,7 +76,7 @@ def find_people(image: np.ndarray, image_path: Path, keypoints: Path | None = No
 
     Returns:
         ``(persons, image_id, estimate_ms)``: ``estimate_ms`` is None for people from a file; estimated
-        people get ``image_id`` 0 unless one is given.
+        people get the given ``image_id``, else the boxes file's id of the image, else 0.
     """
     size = image.shape[:2]
     if keypoints is not None:
@@ -86,7 +86,9 @@ def find_people(image: np.ndarray, image_path: Path, keypoints: Path | None = No
         return persons, image_id, None
     if estimator is None:
         raise ValueError("no keypoints file and no pose estimator: give one of them")
-    box_array = None if boxes is None else load_boxes(boxes, image_path, size, image_id)
+    box_array = None
+    if boxes is not None:
+        box_array, image_id = load_boxes(boxes, image_path, size, image_id)
     t = time.perf_counter()
     persons = estimator(image, box_array)
     return persons, image_id if image_id is not None else 0, 1e3 * (time.perf_counter() - t)

@@ -135,6 +135,7 @@ def test_segment_without_keypoints_estimates_the_people(tmp_path, capsys, coco_d
     results = json.loads((tmp_path / "000000000790_results.json").read_text())
     masks = np.stack([rle_to_mask(r["segmentation"]) for r in results])
     assert len(results) == 4 and paired_iou(masks, gt.masks).mean() > 0.5
+    assert {r["image_id"] for r in results} == {790}  # the boxes file's id of the photo
     # no boxes: the estimator detects people itself
     assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--out", str(tmp_path / "det")]) == 0
     results = json.loads((tmp_path / "det" / "000000000790_results.json").read_text())
@@ -378,3 +379,21 @@ def test_shards_merged_by_hand_and_on_a_local_dask_cluster_give_the_single_run_r
     assert (tmp_path / "dask" / "results_euclidean.json").read_bytes() == \
         (tmp_path / "single" / "results_euclidean.json").read_bytes()
     assert sorted(p.name for p in (tmp_path / "dask").glob("shard_*")) == ["shard_0", "shard_1"]
+
+
+def test_segment_a_folder_with_a_boxes_file_finds_each_photo_by_name(tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    data = json.loads(COCO_DEV.read_text())
+    names = {790: "table.jpg", 60623: "kitchen.jpg"}  # not numeric: the ids must come from the boxes file
+    data["images"] = [dict(im, file_name=names[im["id"]]) for im in data["images"] if im["id"] in names]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in names]
+    (tmp_path / "boxes.json").write_text(json.dumps(data))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for image_id, name in names.items():
+        (folder / name).write_bytes((IMAGES / f"{image_id:012d}.jpg").read_bytes())
+    assert main(["segment", str(folder), "--estimator", "blazepose", "--boxes", str(tmp_path / "boxes.json"),
+                 "--score", "blazepose", "--workers", "1", "--out", str(tmp_path / "out")]) == 0, capsys.readouterr()
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert sorted({r["image_id"] for r in results}) == [790, 60623]
+    assert len(results) == sum(1 for a in data["annotations"] if not a.get("iscrowd"))

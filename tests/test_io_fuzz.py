@@ -105,7 +105,8 @@ def _read(name: str, tree, folder: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "boxes":
-            load_boxes(path, folder / IMAGE_NAME, (422, 640))
+            boxes, _ = load_boxes(path, folder / IMAGE_NAME, (422, 640))
+            assert boxes.shape[1:] == (4,)
             return
         people, _ = load_people(path, folder / IMAGE_NAME, (422, 640))
         assert people.keypoints.shape[1:] == (17, 3)

@@ -120,19 +120,23 @@ def load_people(path: str | Path, image_path: str | Path, image_size: tuple[int,
 
 
 def load_boxes(path: str | Path, image_path: str | Path, image_size: tuple[int, int],
-               image_id: int | None = None) -> np.ndarray:
-    """Person boxes of one image, ``(M, 4)`` float32 XYXY, from a COCO annotation or detection results file.
+               image_id: int | None = None) -> tuple[np.ndarray, int]:
+    """Person boxes of one image from a COCO annotation or detection results file.
 
     The image is picked as in :func:`load_people`. Crowd annotations are skipped.
+
+    Returns:
+        ``(boxes, image_id)``: ``(M, 4)`` float32 XYXY, and the file's id of the image.
     """
     file, image_path = PeopleFile.read(path), Path(image_path)
     if file.format == "coco":
         ds, image_id = _coco_image(file, image_path, image_size, image_id)
-        return ds.persons(image_id, with_masks=False).boxes
+        return ds.persons(image_id, with_masks=False).boxes, image_id
     if file.format != "results":
         raise FormatError(f"{file.path}: a {file.format} file holds no person boxes; give a COCO annotation or "
                           "detection results file")
-    return read_detection_boxes(file.data, file.path, _pick_result_image(file, image_path, image_id))
+    image_id = _pick_result_image(file, image_path, image_id)
+    return read_detection_boxes(file.data, file.path, image_id), image_id
 
 
 def load_people_per_image(path: str | Path, dataset: CocoPersons) -> dict[int, Persons]:
