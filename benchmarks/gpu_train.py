@@ -8,16 +8,17 @@ carried folders, not ``../shared``, has no package registry and no MediaPipe. So
    left out, BlazePose's score maps cached; about 48 MiB) and ``.whl/`` (the pycocotools wheel for
    the machine's Python 3.12), both ignored by git, and prints the device command;
 2. there: ``python3 benchmarks/gpu_train.py device --minutes 7`` (carry ``.pack`` and ``.whl``)
-   installs the wheel (when pycocotools is missing), measures the training speed with a short probe run, trains the recipe that
-   ``recipe_choice.py`` chose (``rotate-long``: the same options) for as many steps as fit in the
-   minutes (at most ``--max-steps``), and writes the weights, ``config.json``, ``metrics.csv`` and
-   ``gpu_run.json`` to ``$OUT``;
+   installs the wheel (when pycocotools is missing), measures the training speed with a short probe run
+   (its whole wall time per step), trains the recipe that ``recipe_choice.py`` chose (``rotate-long``: the
+   same options) for as many steps as fit in the minutes (at most ``--max-steps``), and writes the weights,
+   ``config.json``, ``metrics.csv`` and ``gpu_run.json`` to ``$OUT`` (past the budget, the newest
+   checkpoint's weights, every 1000 steps, and ``"finished": false``);
 3. here: copy those files to ``runs/val/gpu/`` and run
-   ``python benchmarks/recipe_choice.py --out runs/val --candidates rotate-long gpu``: the same
-   validation criterion, then the held-out parts, against the CPU run, in one table.
+   ``python benchmarks/recipe_choice.py --out runs/val --candidates rotate-long gpu``: both on the
+   validation criterion, then the better one and the base recipe on the held-out parts, in one table.
 
 Nothing in the project depends on this: it is the one prepared script for a GPU, and every
-step also runs on a CPU (``device --device cpu --minutes 1``, as the tests do with a tiny pack).
+step also runs on a CPU (``device --device cpu --workers 0``; run so here, see the README).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ PYCOCOTOOLS = "pycocotools==2.0.11"
 def prepare(args) -> int:
     """Build the pack and fetch the wheel here; print the device command."""
     from pose2instance.learned.pack import build_pack
-    summary = build_pack([ANNOTATIONS / f for f in FILES], args.pack, list(HELD_OUT.values()),
-                         score_input="blazepose")
+    summary = build_pack([ANNOTATIONS / f for f in FILES], args.pack, [HELD_OUT.get(f, 0.0) for f in FILES],
+                         score_input="blazepose", overwrite=True)
     if not any(WHEELS.glob("pycocotools-*.whl")):
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                         "--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_17_x86_64",
@@ -58,12 +59,21 @@ def prepare(args) -> int:
     return 0
 
 
-def _median_crops_per_s(run: Path, skip: int) -> float:
-    with open(run / "metrics.csv", newline="") as f:
-        speeds = sorted(float(r["crops_per_s"]) for r in list(csv.DictReader(f))[skip:])
-    if not speeds:
-        raise RuntimeError(f"{run}: the probe run logged no step after the first {skip}")
-    return speeds[len(speeds) // 2]
+def _probe_speed(probe: Path, wall_s: float) -> tuple[float, float]:
+    """``(seconds per step, seconds outside the steps)`` of the probe run: the steps' own times (``metrics.csv``,
+    which include the DataLoader workers restarting each epoch) after the first, and the rest of its wall time
+    (start-up, first batch, validation, saving)."""
+    with open(probe / "metrics.csv", newline="") as f:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
+    if len(seconds) < 2:
+        raise RuntimeError(f"{probe}: the probe logged {len(seconds)} step(s); give --probe-steps of at least 2")
+    return sum(seconds[1:]) / (len(seconds) - 1), max(wall_s - sum(seconds[1:]), 0.0)
+
+
+def _last_checkpoint(run: Path) -> Path | None:
+    """The newest ``checkpoints/step_N`` folder of a run, or None."""
+    steps = sorted(run.glob("checkpoints/step_*"))
+    return steps[-1] if steps else None
 
 
 def device(args) -> int:
@@ -82,22 +92,32 @@ def device(args) -> int:
     work = Path(args.work)
     probe = work / "probe"
     shutil.rmtree(probe, ignore_errors=True)
+    t = time.time()
     subprocess.run([*train_command(RECIPE_NAME, probe, args.threads, args.pack / "annotations"), *options,
                     "--steps", str(args.probe_steps)], check=True, env=env, cwd=ROOT)
-    speed = _median_crops_per_s(probe, args.probe_steps // 4)
+    seconds_per_step, start_up = _probe_speed(probe, time.time() - t)
     left = args.minutes * 60 - (time.time() - started) - args.reserve_s
-    steps = int(max(args.probe_steps, min(args.max_steps, left * speed / args.batch_size)))
+    steps = int(max(args.probe_steps, min(args.max_steps, (left - start_up) / seconds_per_step)))
     run = work / "gpu"
     shutil.rmtree(run, ignore_errors=True)
-    t = time.time()
     command = [*train_command(RECIPE_NAME, run, args.threads, args.pack / "annotations"), *options,
                "--steps", str(steps), "--batch-size", str(args.batch_size)]
-    subprocess.run(command, check=True, env=env, cwd=ROOT)
-    report = {"recipe": RECIPE_NAME, "steps": steps, "batch_size": args.batch_size, "device": args.device,
-              "probe_crops_per_s": round(speed, 1), "train_s": round(time.time() - t, 1),
+    t = time.time()
+    try:  # past the budget, the newest checkpoint is what comes back
+        subprocess.run(command, check=True, env=env, cwd=ROOT, timeout=max(left, 60.0))
+        finished, source = True, run
+    except subprocess.TimeoutExpired:
+        finished, source = False, _last_checkpoint(run)
+        if source is None:
+            raise RuntimeError(f"training passed the budget before its first checkpoint ({run})") from None
+    report = {"recipe": RECIPE_NAME, "steps": steps, "finished": finished, "weights_from": source.name,
+              "batch_size": args.batch_size, "device": args.device,
+              "probe_seconds_per_step": round(seconds_per_step, 4), "probe_start_up_s": round(start_up, 1), "train_s": round(time.time() - t, 1),
               "total_s": round(time.time() - started, 1), "command": command[1:]}
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", "metrics.csv", "train_args.json", "val.csv"):
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy2(source / name, args.out / name)
+    for name in ("metrics.csv", "train_args.json", "val.csv"):
         if (run / name).is_file():
             shutil.copy2(run / name, args.out / name)
     (args.out / "gpu_run.json").write_text(json.dumps(report, indent=1))

@@ -90,7 +90,8 @@ def criterion(parts: dict[str, dict]) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/val"))
-    p.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES),
+                   default=[c for c in CANDIDATES if c not in TRAINED_ELSEWHERE])
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     import torch
@@ -98,11 +99,13 @@ def main() -> None:
     from pose2instance.evaluation import markdown_table
     from pose2instance.io import atomic_write_text, write_json
 
+    missing = [c for c in args.candidates if CANDIDATES[c] is None and not (args.out / c / "model.safetensors").is_file()]
+    if missing:
+        sys.exit(f"no {', '.join(str(args.out / c / 'model.safetensors') for c in missing)}: "
+                 "train them with benchmarks/gpu_train.py device")
     for name in args.candidates:
         run = args.out / name
         if not (run / "model.safetensors").is_file():
-            if CANDIDATES[name] is None:
-                sys.exit(f"{run / 'model.safetensors'} is missing: train it with benchmarks/gpu_train.py")
             t = time.time()
             subprocess.run(train_command(name, run, args.threads), check=True)
             print(f"trained {name} in {time.time() - t:.0f} s", file=sys.stderr)

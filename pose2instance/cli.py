@@ -136,8 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--score-input", choices=("blazepose",), help="also pack this score input's maps")
     pack.add_argument("--side", type=float, default=192.0,
                       help="pixels kept across the smallest person's crop window (images are shrunk to it)")
-    pack.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    pack.add_argument("--margin", type=float, default=1.25, help="train's --margin (crop side over the box's side)")
+    pack.add_argument("--min-area", type=float, default=400.0,
+                      help="train's --min-area: no person that trains is shrunk below it")
+    pack.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
     pack.add_argument("--out", type=Path, required=True, help="the pack folder")
+    pack.add_argument("--overwrite", action="store_true", help="replace an earlier pack in --out")
     add_limit_arguments(pack)
 
     demo = sub.add_parser("demo", help="run offline on the photo shipped with the package", **fmt,
@@ -301,6 +305,9 @@ def cmd_evaluate(args) -> int:
             shards = [read_json(Path(d) / "shard.json") for d in args.merge] if args.merge else \
                 run_on_dask(args.dask, args.argv, args.out, args.shards, main)
             report = merge_shards(dataset, shards, args.out, args.baseline)
+            if args.merge and args.ignore_duplicates != report["duplicates_ignored"]:
+                print(f"note: the shards were evaluated {'with' if report['duplicates_ignored'] else 'without'} "
+                      "--ignore-duplicates, and --merge keeps what they did", file=sys.stderr)
             print(format_tables(report))
             print(f"merged {len(shards)} shard(s); wrote {args.out}/metrics.json, table.md, accuracy.png, "
                   "results_<method>.json")
@@ -415,10 +422,12 @@ def cmd_pack(args) -> int:
     except ImportError as e:
         raise ImportError(f'{e}; pip install "pose2instance[torch]"') from e
     summary = build_pack(args.annotations, args.out, args.held_out_fraction, args.split_seed, args.score_input,
-                         args.side, quality=args.quality)
+                         args.side, args.margin, args.min_area, args.quality, overwrite=args.overwrite)
     for name, f in summary["files"].items():
-        print(f"{name}: {f['images']} images packed, {f['held_out_images']} held out; scale median "
-              f"{f['scale']['median'] if f['scale'] else '-'}")
+        print(f"{name}: {f['images']} images packed, {f['held_out_images']} held out"
+              + (f" (and {f['held_out_of_another_file']} held out of another file)"
+                 if f["held_out_of_another_file"] else "")
+              + f"; scale median {f['scale']['median'] if f['scale'] else '-'}")
     print(f"wrote {args.out} ({summary['bytes'] / 2**20:.1f} MiB); train on it with POSE2INSTANCE_CACHE="
           f"{args.out / 'cache'} and --annotations {args.out / 'annotations'}/...")
     return 0

@@ -397,3 +397,19 @@ def test_segment_a_folder_with_a_boxes_file_finds_each_photo_by_name(tmp_path, c
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert sorted({r["image_id"] for r in results}) == [790, 60623]
     assert len(results) == sum(1 for a in data["annotations"] if not a.get("iscrowd"))
+    # a detection results file for both photos names no files: COCO's numeric file names pick the image
+    detections = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9}
+                  for a in data["annotations"] if not a.get("iscrowd")]
+    (tmp_path / "detections.json").write_text(json.dumps(detections))
+    numbered = tmp_path / "numbered"
+    numbered.mkdir()
+    for image_id in names:
+        (numbered / f"{image_id:012d}.jpg").write_bytes((IMAGES / f"{image_id:012d}.jpg").read_bytes())
+    assert main(["segment", str(numbered), "--estimator", "blazepose", "--boxes", str(tmp_path / "detections.json"),
+                 "--score", "blazepose", "--workers", "1", "--out", str(tmp_path / "out2")]) == 0
+    results = json.loads((tmp_path / "out2" / "results.json").read_text())
+    assert sorted({r["image_id"] for r in results}) == [790, 60623] and len(results) == len(detections)
+    (numbered / "table.jpg").write_bytes((IMAGES / "000000000790.jpg").read_bytes())  # no id in its name
+    assert main(["segment", str(numbered / "table.jpg"), "--estimator", "blazepose", "--boxes",
+                 str(tmp_path / "detections.json"), "--out", str(tmp_path / "out3")]) == 2
+    assert "none named by the photo's file name table.jpg; pass --image-id" in capsys.readouterr().err

@@ -100,6 +100,10 @@ def test_one_person_labelled_twice_is_reported_and_can_be_left_out(ochuman, tmp_
               for k in (0, 1)]
     merged = merge_shards(ochuman, shards)
     assert merged["duplicates_ignored"] and merged["duplicate_annotations"] == report["duplicate_annotations"]
+    with pytest.raises(ValueError, match="the shards differ in duplicates_ignored"):
+        merge_shards(ochuman, [shards[0], evaluate_dataset(ochuman, make_methods(["oracle-box", "geodesic"]),
+                                                           OracleScore(), progress=False, with_state=True,
+                                                           image_ids=ochuman.image_ids[1::2])])
     assert all(merged["methods"][m][k] == pytest.approx(methods[m][k])
                for m in methods for k in ("count", "mean_iou", "AP"))
     # without the pair, the fusion is above the box baseline on these heavily occluded people

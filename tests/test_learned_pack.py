@@ -30,6 +30,26 @@ def test_pack_scale_by_hand():
     assert pack_scale([[0, 0, 100, 200]], [900], side=50, min_area=400) == pytest.approx(np.sqrt(400 / 900), 1e-2)
 
 
+def test_a_person_at_the_min_area_boundary_still_trains(tmp_path):
+    """The 640 x 425 image, one person of area 934: s = 1.001 sqrt(400 / 934) = 0.6551; the size rounded to the
+    nearest pixel (419 x 278) would leave the person 399.98 px, under train's --min-area of 400."""
+    data = json.loads(COCO_MASKS.read_text())
+    image = data["images"][0]
+    data["images"] = [image]
+    assert (image["width"], image["height"]) == (640, 425)
+    data["annotations"] = [dict(a, area=934.0) for a in data["annotations"] if a["image_id"] == image["id"]][:1]
+    data["annotations"][0]["bbox"] = [10.0, 10.0, 300.0, 350.0]
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "one.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(COCO_MASKS.parents[1] / "images")
+    build_pack([tmp_path / "annotations" / "one.json"], tmp_path / "pack", side=10, progress=False)
+    packed = json.loads((tmp_path / "pack" / "annotations" / "one.json").read_text())
+    (h, w), (ph, pw) = (image["height"], image["width"]), (packed["images"][0]["height"], packed["images"][0]["width"])
+    assert ph < h and packed["annotations"][0]["area"] >= 400
+    x, y, bw, bh = packed["annotations"][0]["bbox"]  # x scaled by the width's factor, y by the height's
+    assert (x, bw) == pytest.approx((10 * pw / w, 300 * pw / w)) and (y, bh) == pytest.approx((10 * ph / h, 350 * ph / h))
+
+
 class ScoreOfFirstBox:
     """A stand-in pretrained score with a known answer (MediaPipe is not needed): 0.8 inside the first box."""
 
@@ -65,11 +85,11 @@ def test_held_out_images_stay_behind_and_the_rest_is_shrunk(packed):
         h, w = original.image_size(image_id)
         ph, pw = pack.image_size(image_id)
         assert pack.load_image(image_id).shape[:2] == (ph, pw) and ph <= h and pw <= w
-        s = ph / h
+        scale = np.array([pw / w, ph / h], np.float32)  # x by the width's factor, y by the height's
         small, big = pack.persons(image_id), original.persons(image_id)
-        np.testing.assert_allclose(small.boxes[:, :2], big.boxes[:, :2] * s, atol=0.01)
+        np.testing.assert_allclose(small.boxes[:, :2], big.boxes[:, :2] * scale, atol=0.01)
         labelled = big.keypoints[..., 2] > 0
-        np.testing.assert_allclose(small.keypoints[..., :2][labelled], big.keypoints[..., :2][labelled] * s,
+        np.testing.assert_allclose(small.keypoints[..., :2][labelled], (big.keypoints[..., :2] * scale)[labelled],
                                    atol=0.01)
         # the masks shrink with the image: the same fraction of it
         np.testing.assert_allclose(small.masks.mean((1, 2)), big.masks.mean((1, 2)), atol=0.01)
@@ -121,3 +141,25 @@ def test_pack_command_and_its_errors(tmp_path, capsys):
     assert "2 values for 1 annotation file" in capsys.readouterr().err
     assert main(["pack", "--annotations", str(COCO_MASKS), str(COCO_MASKS), "--out", str(tmp_path / "r")]) == 2
     assert "distinct names" in capsys.readouterr().err
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--held-out-fraction", "1.5", "--out", str(tmp_path / "s")]) == 2
+    assert "values must be from 0 to 1" in capsys.readouterr().err
+    # an earlier pack is kept unless --overwrite; the sources are never written over
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--out", str(tmp_path / "p")]) == 2
+    assert "already holds a pack" in capsys.readouterr().err
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--out", str(tmp_path / "p"), "--overwrite"]) == 0
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--out", str(COCO_MASKS.parents[1]), "--overwrite"]) == 2
+    assert "would overwrite" in capsys.readouterr().err
+
+
+def test_an_image_held_out_of_one_file_is_left_out_of_the_others(tmp_path):
+    data = json.loads(COCO_DEV.read_text())
+    held = split_image_ids([im["id"] for im in data["images"]], 0.4, 0)[1][0]
+    copy = {**data, "images": [im for im in data["images"] if im["id"] == held],
+            "annotations": [a for a in data["annotations"] if a["image_id"] == held]}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "copy.json").write_text(json.dumps(copy))
+    (tmp_path / "images").symlink_to(COCO_DEV.parents[1] / "images")
+    summary = build_pack([COCO_DEV, tmp_path / "annotations" / "copy.json"], tmp_path / "pack", [0.4],
+                         progress=False)
+    assert summary["files"]["copy.json"]["images"] == 0 and summary["files"]["copy.json"]["held_out_of_another_file"] == 1
+    assert not (tmp_path / "pack" / "images" / copy["images"][0]["file_name"]).exists()

@@ -153,6 +153,8 @@ def test_lovasz_hinge_by_hand_and_as_a_training_loss(tmp_path):
     run(train_args(tmp_path / "lovasz", steps=1, extra=("--iou-loss-weight", "1")))
     bce, both = float(rows(tmp_path / "bce")[0]["loss_mask"]), float(rows(tmp_path / "lovasz")[0]["loss_mask"])
     assert both > bce + 0.1
+    with pytest.raises(SystemExit):
+        train_main(train_args(tmp_path / "negative", extra=("--iou-loss-weight", "-1")))
 
 
 def test_clear_errors_for_existing_runs_and_changed_configs(reference, tmp_path, capsys):
@@ -165,6 +167,8 @@ def test_clear_errors_for_existing_runs_and_changed_configs(reference, tmp_path,
     assert "different model config" in err and "width: checkpoint 8, now 16" in err
     assert train_main(train_args(out, batch=8, extra=("--resume",))) == 2
     assert "would not continue the same run: batch_size: was 4, now 8" in capsys.readouterr().err
+    assert train_main(train_args(out, extra=("--resume", "--iou-loss-weight", "0.5"))) == 2
+    assert "iou_loss_weight: was 0.0, now 0.5" in capsys.readouterr().err
     assert train_main(train_args(tmp_path / "new", extra=("--val-fraction", "0.3", "--val-annotations",
                                                          str(COCO_DEV)))) == 2
     assert "--val-fraction and --val-annotations exclude each other" in capsys.readouterr().err

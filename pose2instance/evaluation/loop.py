@@ -215,9 +215,10 @@ def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Pa
         if got != list(range(n)):
             raise ValueError(f"shards of {n}: missing {sorted(set(range(n)) - set(got))}")
     first = shards[0]
-    for key in ("score", "subset", "keypoints"):
-        if any(r[key] != first[key] for r in shards):
-            raise ValueError(f"the shards differ in {key}: {sorted({str(r[key]) for r in shards})}")
+    for key in ("score", "subset", "keypoints", "duplicates_ignored"):
+        values = {str(r.get(key, False)) for r in shards}
+        if len(values) > 1:
+            raise ValueError(f"the shards differ in {key}: {sorted(values)}")
     methods = list(first["state"]["methods"])
     if any(list(r["state"]["methods"]) != methods for r in shards):
         raise ValueError("the shards evaluated different methods")

@@ -63,16 +63,21 @@ def detect_format(data: Any, path: Path) -> str:
 
 
 def _pick_result_image(file: PeopleFile, image_path: Path, image_id: int | None) -> int:
-    """The ``image_id`` a results file is read for: the given one, else the only one in the file."""
+    """The ``image_id`` a results file is read for: the given one, else the only one in the file, else the
+    photo's numeric file name (COCO's ``000000000790.jpg`` is image 790) when the file has results for it."""
     ids = result_image_ids(file.data, file.path)
+    stem = image_path.stem
     if image_id is None:
-        if len(ids) != 1:
-            raise FormatError(f"{file.path}: results for {len(ids)} images {ids[:5]}...; pass --image-id")
-        image_id = ids[0]
-        stem = image_path.stem
-        if stem.isdigit() and int(stem) != image_id:
-            raise FormatError(f"{file.path} holds results for image_id {image_id}, but {image_path.name} looks like "
-                              f"image {int(stem)}; pass --image-id {image_id} if they belong together")
+        if len(ids) == 1:
+            image_id = ids[0]
+            if stem.isdigit() and int(stem) != image_id:
+                raise FormatError(f"{file.path} holds results for image_id {image_id}, but {image_path.name} looks "
+                                  f"like image {int(stem)}; pass --image-id {image_id} if they belong together")
+        elif stem.isdigit() and int(stem) in ids:
+            image_id = int(stem)
+        else:
+            raise FormatError(f"{file.path}: results for {len(ids)} images {ids[:5]}..., none named by the photo's "
+                              f"file name {image_path.name}; pass --image-id")
     if image_id not in ids:
         raise FormatError(f"{file.path}: no result has image_id {image_id} (it has {ids[:10]})")
     return image_id

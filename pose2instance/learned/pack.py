@@ -22,13 +22,16 @@ person's box, jittered by up to ``1 + scale_jitter``. An image is shrunk by
 ``s = min(1, side / (margin * max(w, h)))`` over its non-crowd persons, with ``side`` (default
 ``1.5 * 128``) the pixels kept across the smallest person's window: every crop is then resampled
 from at least ``side`` pixels, as before from the original. ``s`` is raised where a person's mask
-area would fall below ``min_area`` (those people would otherwise drop out of training).
+area would fall below ``min_area`` (those people would otherwise drop out of training), and
+the packed size is rounded up, so neither factor (x, y) falls below ``s``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,16 +70,20 @@ def pack_scale(boxes_xywh: np.ndarray, areas: np.ndarray, side: float = DEFAULT_
     return min(s, 1.0)
 
 
-def _scaled_annotation(ann: dict, s: float, size: tuple[int, int], old_size: tuple[int, int],
+def _scaled_annotation(ann: dict, scale: tuple[float, float], size: tuple[int, int], old_size: tuple[int, int],
                        dataset: CocoPersons) -> dict:
-    """A copy of annotation ``ann`` in an image shrunk by ``s`` to ``size = (H, W)``; masks as compressed RLE."""
+    """A copy of annotation ``ann`` in an image resized by ``scale = (sx, sy)`` to ``size = (H, W)``; masks as
+    compressed RLE."""
+    sx, sy = scale
     out = copy.deepcopy(ann)
-    out["bbox"] = [float(v) * s for v in ann["bbox"]]
+    x, y, w, h = (float(v) for v in ann["bbox"])
+    out["bbox"] = [x * sx, y * sy, w * sx, h * sy]
     if "area" in ann:
-        out["area"] = float(ann["area"]) * s * s
+        out["area"] = float(ann["area"]) * sx * sy
     if ann.get("keypoints"):
         kp = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
-        kp[:, :2] *= s
+        kp[:, 0] *= sx
+        kp[:, 1] *= sy
         out["keypoints"] = [round(float(v), 3) for v in kp.ravel()]
     if ann.get("segmentation"):
         mask = dataset.mask_of(ann)
@@ -88,41 +95,73 @@ def _scaled_annotation(ann: dict, s: float, size: tuple[int, int], old_size: tup
     return out
 
 
+PACK_PARTS = ("annotations", "images", "cache", "pack.json")
+
+
+def _prepare_out(out: Path, sources: Sequence[CocoPersons], score_cache: Path | None, overwrite: bool) -> None:
+    """Refuse an output that would overwrite the sources or mix with an earlier pack; clear it with ``overwrite``."""
+    for ds in sources:
+        if (out / "annotations" / ds.path.name).resolve() == ds.path.resolve() or \
+                (out / "images").resolve() == ds.image_dir.resolve():
+            raise ValueError(f"--out {out} would overwrite {ds.path} or its images; choose a new folder")
+    if score_cache is not None and Path(score_cache).resolve() == (out / "cache").resolve():
+        raise ValueError(f"the source score cache {score_cache} is the pack's own cache folder; unset "
+                         "POSE2INSTANCE_CACHE (or point it elsewhere) while packing")
+    earlier = [out / part for part in PACK_PARTS if (out / part).exists()]
+    if earlier and not overwrite:
+        raise ValueError(f"--out {out} already holds a pack ({', '.join(p.name for p in earlier)}); pass --overwrite "
+                         "to replace it")
+    for path in earlier:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def build_pack(annotation_files: Sequence[str | Path], out: str | Path, held_out_fraction: Sequence[float] = (),
                split_seed: int = 0, score_input: str | None = None, side: float = DEFAULT_SIDE,
                margin: float = 1.25, min_area: float = 400.0, quality: int = 90, score_cache: str | Path | None = None,
-               progress: bool = True) -> dict:
+               overwrite: bool = False, progress: bool = True) -> dict:
     """Write a training pack of ``annotation_files`` to ``out`` (see the module doc); returns ``pack.json``'s content.
 
     Args:
-        annotation_files: COCO person files (their images in ``images/`` beside ``annotations/``).
-        out: the pack folder (created; files of the same names are replaced).
-        held_out_fraction: per file, the fraction of images (by image id) left out; missing values are 0.
+        annotation_files: COCO person files (their images in ``images/`` beside ``annotations/``), distinct names.
+        out: the pack folder (created).
+        held_out_fraction: per file, the fraction of images (by image id) left out; missing values are 0. An image
+            held out of one file is left out of every other file that lists it too (matched by file name, as
+            ``train`` matches them).
         split_seed: seed of that split.
         score_input: a :data:`~pose2instance.learned.score_maps.SCORE_INPUTS` name to pack the score maps of.
-        side, margin, min_area: see :func:`pack_scale`.
-        quality: JPEG quality of the packed images.
+        side, margin, min_area: see :func:`pack_scale` (``margin`` and ``min_area`` as ``train`` will use them).
+        quality: JPEG quality (1-100) of the packed images.
         score_cache: where the original images' score maps are cached (default: the usual cache).
+        overwrite: replace an earlier pack in ``out`` (refused otherwise).
     """
     out = Path(out)
     files = [Path(f) for f in annotation_files]
-    fractions = list(held_out_fraction) + [0.0] * (len(files) - len(held_out_fraction))
-    if len(fractions) > len(files):
-        raise ValueError(f"--held-out-fraction has {len(fractions)} values for {len(files)} annotation file(s)")
+    if len(held_out_fraction) > len(files):
+        raise ValueError(f"--held-out-fraction has {len(held_out_fraction)} values for {len(files)} annotation "
+                         "file(s)")
+    fractions = [float(f) for f in held_out_fraction] + [0.0] * (len(files) - len(held_out_fraction))
+    if not all(0.0 <= f <= 1.0 for f in fractions):
+        raise ValueError(f"--held-out-fraction values must be from 0 to 1, got {fractions}")
+    if not side > 0 or not 1 <= quality <= 100:
+        raise ValueError(f"--side must be positive and --quality from 1 to 100, got {side} and {quality}")
     names = [f.name for f in files]
     if len(set(names)) < len(names):
         raise ValueError(f"the annotation files must have distinct names, got {names}")
+    datasets = [CocoPersons(f) for f in files]
     source_maps = CachedScoreMaps(score_input, score_cache) if score_input else None
+    _prepare_out(out, datasets, source_maps.folder.parents[1] if source_maps else None, overwrite)
     pack_maps = CachedScoreMaps(score_input, out / "cache") if score_input else None
+    splits = [split_image_ids(ds.image_ids, f, split_seed) for ds, f in zip(datasets, fractions)]
+    held_names = {Path(ds.image(i)["file_name"]).name for ds, (_, held) in zip(datasets, splits) for i in held}
     summary = {"side": side, "margin": margin, "min_area": min_area, "quality": quality, "split_seed": split_seed,
                "score_input": score_input, "files": {}}
-    written: dict[str, tuple[tuple[int, int], Path]] = {}  # image file name -> (packed size, its file)
-    for file, fraction in zip(files, fractions):
-        dataset = CocoPersons(file)
-        kept, held = split_image_ids(dataset.image_ids, fraction, split_seed)
+    written: dict[str, tuple[Path, tuple[int, int]]] = {}  # packed image name -> (source image, packed size)
+    for dataset, fraction, (kept, held) in zip(datasets, fractions, splits):
+        file = dataset.path
+        elsewhere = [i for i in kept if Path(dataset.image(i)["file_name"]).name in held_names]
+        kept = [i for i in kept if i not in set(elsewhere)]
         data = {k: v for k, v in dataset.data.items() if k not in ("images", "annotations")}
-        data["images"], data["annotations"], scales = [], [], []
-        sources = {}
+        data["images"], data["annotations"], scales, sizes = [], [], [], {}
         for image_id in tqdm(kept, desc=f"pack {file.name}", disable=not progress, unit="img"):
             entry = dataset.image(image_id)
             h, w = dataset.image_size(image_id)
@@ -131,39 +170,51 @@ def build_pack(annotation_files: Sequence[str | Path], out: str | Path, held_out
             s = pack_scale(np.array([a["bbox"] for a in people], np.float64).reshape(-1, 4),
                            np.array([float(a.get("area", a["bbox"][2] * a["bbox"][3])) for a in people]),
                            side, margin, min_area)
-            size = (max(1, round(h * s)), max(1, round(w * s)))
-            s_used = size[0] / h  # the factor the rounded size gives (x and y differ by under a pixel)
-            scales.append(s_used)
+            size = (min(h, math.ceil(h * s)), min(w, math.ceil(w * s)))  # rounded up: no factor falls below s
+            scale = (size[1] / w, size[0] / h)
+            scales.append(min(scale))
             data["images"].append({**entry, "height": size[0], "width": size[1]})
-            data["annotations"] += [_scaled_annotation(a, s_used, size, (h, w), dataset) for a in anns]
-            sources[image_id] = (size, s_used)
-            name = str(entry["file_name"])
-            if name in written:
-                if written[name][0] != size:
-                    raise ValueError(f"{file}: image {name} is also in {written[name][1]} and would be packed at "
-                                     f"another size there; give each image to one annotation file")
-                continue
-            image = dataset.load_image(image_id)
-            small = Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.LANCZOS)
-            atomic_write(out / "images" / name, lambda tmp: small.save(tmp, format="JPEG", quality=quality))
-            written[name] = (size, file)
+            data["annotations"] += [_scaled_annotation(a, scale, size, (h, w), dataset) for a in anns]
+            sizes[image_id] = size
+            _pack_image(dataset, image_id, size, out, quality, written)
         packed_file = out / "annotations" / file.name
         write_json(packed_file, data)
         if source_maps is not None:
             packed = CocoPersons(packed_file)
-            for image_id, (size, _) in tqdm(sources.items(), desc=f"score maps {file.name}", disable=not progress,
-                                            unit="img"):
-                original = source_maps(file, image_id, dataset.load_image(image_id),
-                                       dataset.persons(image_id, with_masks=False))
+            for image_id, size in tqdm(sizes.items(), desc=f"score maps {file.name}", disable=not progress,
+                                       unit="img"):
+                original = source_maps(file, image_id, dataset.load_image(image_id), _people(dataset, image_id))
                 small = Image.fromarray(original.astype(np.float32)).resize((size[1], size[0]),
                                                                             Image.Resampling.BILINEAR)
-                path = pack_maps.path(packed_file, image_id, packed.persons(image_id, with_masks=False))
+                path = pack_maps.path(packed_file, image_id, _people(packed, image_id))
                 quantised = quantise_score(np.asarray(small))
                 atomic_write(path, lambda tmp: Image.fromarray(quantised).save(tmp, format="PNG"))
         summary["files"][file.name] = {
             "source": str(file), "held_out_fraction": fraction, "images": len(kept), "held_out_images": len(held),
-            "annotations": len(data["annotations"]),
+            "held_out_of_another_file": len(elsewhere), "annotations": len(data["annotations"]),
             "scale": {"min": round(min(scales), 4), "median": round(float(np.median(scales)), 4)} if scales else None}
     summary["bytes"] = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     write_json(out / "pack.json", summary, indent=1)
     return summary
+
+
+def _people(dataset: CocoPersons, image_id: int):
+    """The image's persons without masks, as training reads them (keypoint repairs are warned about elsewhere)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return dataset.persons(image_id, with_masks=False)
+
+
+def _pack_image(dataset: CocoPersons, image_id: int, size: tuple[int, int], out: Path, quality: int,
+                written: dict[str, tuple[Path, tuple[int, int]]]) -> None:
+    """Write the image shrunk to ``size`` as ``out/images/<file_name>`` once; refuse two images under one name."""
+    name, source = str(dataset.image(image_id)["file_name"]), dataset.image_path(image_id).resolve()
+    if name in written:
+        if written[name] != (source, size):
+            raise ValueError(f"{dataset.path}: image {name} ({source}, packed at {size[1]}x{size[0]}) and "
+                             f"{written[name][0]} (packed at {written[name][1][1]}x{written[name][1][0]}) would "
+                             "share one file in the pack")
+        return
+    small = Image.fromarray(dataset.load_image(image_id)).resize((size[1], size[0]), Image.Resampling.LANCZOS)
+    atomic_write(out / "images" / name, lambda tmp: small.save(tmp, format="JPEG", quality=quality))
+    written[name] = (source, size)

@@ -11,6 +11,7 @@ and the two logits are averaged. Device-agnostic: ``device=None`` picks CUDA whe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -68,9 +69,7 @@ class Predictor:
         self.config = self.model.config
         self.batch_size = batch_size
         self.flip = flip
-        self.crop_size = crop_size or self.config.crop_size
-        if self.crop_size % 16 or self.crop_size < 32:
-            raise ValueError(f"crop_size must be a multiple of 16 and at least 32, got {self.crop_size}")
+        self.crop_size = replace(self.config, crop_size=crop_size).crop_size if crop_size else self.config.crop_size
         self.prior_channels = PriorChannels(self.config.priors, self.config.others, self.config.prior_clip) \
             if self.config.variant == "pose" else None
         self.score_input = make_score_input(self.config.score_input) if self.config.score_input else None

@@ -11,6 +11,14 @@ from ..models.networks import VARIANTS, ModelConfig
 from ..score_maps import SCORE_INPUTS
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = float(text)
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register the ``train`` options on ``p`` (for ``pose2instance train`` and ``python -m pose2instance.learned.train``)."""
     d = p.add_argument_group("data")
@@ -69,7 +77,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     o.add_argument("--warmup-steps", type=int, default=30)
     o.add_argument("--clip-grad", type=float, default=5.0, help="max gradient norm (0: off)")
     o.add_argument("--keypoint-weight", type=float, default=1.0, help="weight of the heatmap loss")
-    o.add_argument("--iou-loss-weight", type=float, default=0.0,
+    o.add_argument("--iou-loss-weight", type=non_negative_float, default=0.0,
                    help="weight of the Lovász hinge (IoU) loss added to the mask BCE (0: BCE only)")
     o.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
                    help="mixed precision on CUDA (auto: bf16 if supported else fp16); never on CPU")

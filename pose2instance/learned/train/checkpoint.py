@@ -138,7 +138,7 @@ def load_newest_valid(out: Path, model: PersonNet, optimizer, scheduler, scaler,
 RESUME_FIXED = ("annotations", "images", "val_fraction", "held_out_fraction", "split_seed", "min_area",
                 "require_keypoints", "no_augment", "scale_jitter", "shift_jitter", "copy_paste", "colour_jitter",
                 "truncate", "rotate", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "clip_grad", "amp",
-                "schedule", "warmup_steps", "keypoint_weight", "seed", "world_size")
+                "schedule", "warmup_steps", "keypoint_weight", "iou_loss_weight", "seed", "world_size")
 
 
 def run_arguments(args, world: int) -> dict:
