@@ -109,3 +109,15 @@ def test_one_person_labelled_twice_is_reported_and_can_be_left_out(ochuman, tmp_
     # without the pair, the fusion is above the box baseline on these heavily occluded people
     assert methods["geodesic"]["mean_iou"] > methods["oracle-box"]["mean_iou"] + 0.1
     assert methods["geodesic"]["AP"] > methods["oracle-box"]["AP"]
+
+
+def test_duplicates_left_out_of_detection_style_ap_with_estimated_people(ochuman):
+    """With estimated people the pair is ignored as crowd is: a detection on it is neither a hit nor a miss."""
+    people = {i: ochuman.persons(i, with_masks=False) for i in ochuman.image_ids}  # perfect "estimates", score 1
+    kwargs = dict(progress=False, keypoint_results=people, keypoints_name="perfect")
+    kept = evaluate_dataset(ochuman, make_methods(["oracle-box"]), OracleScore(), **kwargs)
+    left = evaluate_dataset(ochuman, make_methods(["oracle-box"]), OracleScore(), ignore_duplicates=True, **kwargs)
+    assert [d["ids"] for d in left["duplicate_annotations"]] == [[2, 3]]
+    assert set(left["per_instance_iou"]["det-box-score"]) == set(kept["per_instance_iou"]["det-box-score"]) - {2, 3}
+    assert left["methods"]["det-box-score"]["count"] == kept["methods"]["det-box-score"]["count"] - 2
+    assert left["methods"]["det-box-score"]["AP"] != kept["methods"]["det-box-score"]["AP"]
