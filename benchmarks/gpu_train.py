@@ -9,12 +9,12 @@ carried folders, not ``../shared``, has no package registry and no MediaPipe. So
    the machine's Python 3.12), both ignored by git, and prints the device command;
 2. there: ``python3 benchmarks/gpu_train.py device --minutes 7`` (carry ``.pack`` and ``.whl``)
    installs the wheel (when pycocotools is missing), measures the training speed with a short probe run
-   (its whole wall time per step), trains the recipe that ``recipe_choice.py`` chose (``rotate-long``: the
+   (its whole wall time per step), trains the recipe that ``recipe_choice.py`` chose (``lovasz``: the
    same options) for as many steps as fit in the minutes (at most ``--max-steps``), and writes the weights,
    ``config.json``, ``metrics.csv`` and ``gpu_run.json`` to ``$OUT`` (past the budget, the newest
    checkpoint's weights, every 1000 steps, and ``"finished": false``);
 3. here: copy those files to ``runs/val/gpu/`` and run
-   ``python benchmarks/recipe_choice.py --out runs/val --candidates rotate-long gpu``: both on the
+   ``python benchmarks/recipe_choice.py --out runs/val --candidates lovasz gpu``: both on the
    validation criterion, then the better one and the base recipe on the held-out parts, in one table.
 
 Nothing in the project depends on this: it is the one prepared script for a GPU, and every
@@ -36,11 +36,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe_choice import FILES, HELD_OUT, train_command  # noqa: E402
+from recipe_choice import CANDIDATES, FILES, HELD_OUT, train_command  # noqa: E402
 from train_compare import ANNOTATIONS  # noqa: E402
 
 PACK, WHEELS = ROOT / ".pack", ROOT / ".whl"
-RECIPE_NAME = "rotate-long"
+RECIPE_NAME = "lovasz"  # the recipe of the shipped network (recipe_choice.py)
 PYCOCOTOOLS = "pycocotools==2.0.11"
 
 
@@ -93,14 +93,14 @@ def device(args) -> int:
     probe = work / "probe"
     shutil.rmtree(probe, ignore_errors=True)
     t = time.time()
-    subprocess.run([*train_command(RECIPE_NAME, probe, args.threads, args.pack / "annotations"), *options,
+    subprocess.run([*train_command(args.recipe, probe, args.threads, args.pack / "annotations"), *options,
                     "--steps", str(args.probe_steps)], check=True, env=env, cwd=ROOT)
     seconds_per_step, start_up = _probe_speed(probe, time.time() - t)
     left = args.minutes * 60 - (time.time() - started) - args.reserve_s
     steps = int(max(args.probe_steps, min(args.max_steps, (left - start_up) / seconds_per_step)))
     run = work / "gpu"
     shutil.rmtree(run, ignore_errors=True)
-    command = [*train_command(RECIPE_NAME, run, args.threads, args.pack / "annotations"), *options,
+    command = [*train_command(args.recipe, run, args.threads, args.pack / "annotations"), *options,
                "--steps", str(steps), "--batch-size", str(args.batch_size)]
     t = time.time()
     try:  # past the budget, the newest checkpoint is what comes back
@@ -110,7 +110,7 @@ def device(args) -> int:
         finished, source = False, _last_checkpoint(run)
         if source is None:
             raise RuntimeError(f"training passed the budget before its first checkpoint ({run})") from None
-    report = {"recipe": RECIPE_NAME, "steps": steps, "finished": finished, "weights_from": source.name,
+    report = {"recipe": args.recipe, "steps": steps, "finished": finished, "weights_from": source.name,
               "batch_size": args.batch_size, "device": args.device,
               "probe_seconds_per_step": round(seconds_per_step, 4), "probe_start_up_s": round(start_up, 1), "train_s": round(time.time() - t, 1),
               "total_s": round(time.time() - started, 1), "command": command[1:]}
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--pack", type=Path, default=PACK)
     dev = sub.add_parser("device", help="train on the GPU machine")
     dev.add_argument("--pack", type=Path, default=PACK)
+    dev.add_argument("--recipe", default=RECIPE_NAME, choices=[c for c, v in CANDIDATES.items() if v is not None],
+                     help="a recipe_choice.py candidate (its options; the steps are the budget's)")
     dev.add_argument("--minutes", type=float, default=7.0, help="the whole command's budget")
     dev.add_argument("--reserve-s", type=float, default=45.0, help="seconds kept for start-up and copying")
     dev.add_argument("--max-steps", type=int, default=24000)

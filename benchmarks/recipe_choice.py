@@ -39,8 +39,8 @@ HELD_OUT = {"person_keypoints_dev.json": 0.4, "person_keypoints_single.json": 0.
 VALIDATION = {"person_keypoints_dev.json": 0.2, "person_keypoints_single.json": 0.1}
 #: candidate -> (extra train options, steps); None: trained by ``benchmarks/gpu_train.py device`` from the
 #: training pack, never by this script: ``gpu`` on a GPU machine for a device budget (its files fetched into
-#: ``<out>/gpu``), ``pack-cpu`` the chosen recipe from the pack on this CPU (``--device cpu --max-steps 6000``),
-#: which shows what the pack alone changes
+#: ``<out>/gpu``), ``pack-cpu`` the ``rotate-long`` recipe from the pack on this CPU (``--recipe rotate-long
+#: --device cpu --max-steps 6000``), which shows what the pack alone changes
 TRAINED_ELSEWHERE = ("gpu", "pack-cpu")
 CANDIDATES = {"base": ([], 3000), "rotate": (["--rotate", "20"], 3000), "rotate-long": (["--rotate", "20"], 6000),
               "rotate-12k": (["--rotate", "20"], 12000),
