@@ -112,7 +112,10 @@ def _prepare_out(out: Path, sources: Sequence[CocoPersons], score_cache: Path | 
         raise ValueError(f"--out {out} already holds a pack ({', '.join(p.name for p in earlier)}); pass --overwrite "
                          "to replace it")
     for path in earlier:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def build_pack(annotation_files: Sequence[str | Path], out: str | Path, held_out_fraction: Sequence[float] = (),
@@ -158,8 +161,8 @@ def build_pack(annotation_files: Sequence[str | Path], out: str | Path, held_out
     written: dict[str, tuple[Path, tuple[int, int]]] = {}  # packed image name -> (source image, packed size)
     for dataset, fraction, (kept, held) in zip(datasets, fractions, splits):
         file = dataset.path
-        elsewhere = [i for i in kept if Path(dataset.image(i)["file_name"]).name in held_names]
-        kept = [i for i in kept if i not in set(elsewhere)]
+        elsewhere = {i for i in kept if Path(dataset.image(i)["file_name"]).name in held_names}
+        kept = [i for i in kept if i not in elsewhere]
         data = {k: v for k, v in dataset.data.items() if k not in ("images", "annotations")}
         data["images"], data["annotations"], scales, sizes = [], [], [], {}
         for image_id in tqdm(kept, desc=f"pack {file.name}", disable=not progress, unit="img"):
