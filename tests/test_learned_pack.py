@@ -163,3 +163,16 @@ def test_an_image_held_out_of_one_file_is_left_out_of_the_others(tmp_path):
                          progress=False)
     assert summary["files"]["copy.json"]["images"] == 0 and summary["files"]["copy.json"]["held_out_of_another_file"] == 1
     assert not (tmp_path / "pack" / "images" / copy["images"][0]["file_name"]).exists()
+
+
+def test_two_different_images_under_one_name_are_refused(tmp_path):
+    data = json.loads(COCO_DEV.read_text())
+    one = {**data, "images": [im for im in data["images"] if im["id"] == 790],
+           "annotations": [a for a in data["annotations"] if a["image_id"] == 790]}
+    (tmp_path / "other" / "annotations").mkdir(parents=True)
+    (tmp_path / "other" / "annotations" / "other.json").write_text(json.dumps(one))
+    (tmp_path / "other" / "images").mkdir()  # another folder: a file of the same name is another image
+    name = one["images"][0]["file_name"]
+    (tmp_path / "other" / "images" / name).write_bytes((COCO_DEV.parents[1] / "images" / name).read_bytes())
+    with pytest.raises(ValueError, match=f"image {name} .* would share one file in the pack"):
+        build_pack([COCO_DEV, tmp_path / "other" / "annotations" / "other.json"], tmp_path / "pack", progress=False)
