@@ -88,7 +88,8 @@ def device(args) -> int:
         env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
     else:
         env["PYTHONPATH"] = str(ROOT)
-    options = ["--device", args.device, "--workers", str(args.workers), "--no-final-eval", "--checkpoint-every", "1000"]
+    options = ["--device", args.device, "--workers", str(args.workers), "--no-final-eval", "--checkpoint-every", "1000",
+               "--batch-size", str(args.batch_size)]  # the probe runs at the batch size it measures for
     work = Path(args.work)
     probe = work / "probe"
     shutil.rmtree(probe, ignore_errors=True)
@@ -101,7 +102,7 @@ def device(args) -> int:
     run = work / "gpu"
     shutil.rmtree(run, ignore_errors=True)
     command = [*train_command(args.recipe, run, args.threads, args.pack / "annotations"), *options,
-               "--steps", str(steps), "--batch-size", str(args.batch_size)]
+               "--steps", str(steps)]
     t = time.time()
     try:  # past the budget, the newest checkpoint is what comes back
         subprocess.run(command, check=True, env=env, cwd=ROOT, timeout=max(left, 60.0))
@@ -112,8 +113,8 @@ def device(args) -> int:
             raise RuntimeError(f"training passed the budget before its first checkpoint ({run})") from None
     report = {"recipe": args.recipe, "steps": steps, "finished": finished, "weights_from": source.name,
               "batch_size": args.batch_size, "device": args.device,
-              "probe_seconds_per_step": round(seconds_per_step, 4), "probe_start_up_s": round(start_up, 1), "train_s": round(time.time() - t, 1),
-              "total_s": round(time.time() - started, 1), "command": command[1:]}
+              "probe_seconds_per_step": round(seconds_per_step, 4), "probe_start_up_s": round(start_up, 1),
+              "train_s": round(time.time() - t, 1), "total_s": round(time.time() - started, 1), "command": command[1:]}
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.json"):
         shutil.copy2(source / name, args.out / name)

@@ -11,13 +11,14 @@ Three parts of ``../shared/data/coco_persons``, fixed by image id
 * training: the rest, plus all of the two masks-only files.
 
 Every candidate recipe is trained on the training part (a run is reused when its final
-checkpoint exists). Each is evaluated on the validation parts with and without flip
+checkpoint exists); ``gpu`` and ``pack-cpu`` are trained by ``benchmarks/gpu_train.py`` and only
+evaluated here. Each is evaluated on the validation parts with and without flip
 test-time augmentation; the criterion, fixed before looking: the mean over the two
 validation parts of ``(mean IoU + AP) / 2`` of the default pipeline (geodesic fusion with
 the network's score). The best candidate and the base recipe are then evaluated once on
 the held-out parts.
 
-    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k lovasz pack-cpu gpu]
+    python benchmarks/recipe_choice.py --out runs/val [--candidates base rotate rotate-long rotate-12k lovasz gpu ...]
 
 Writes ``<out>/choice.md`` and ``<out>/choice.json``.
 """
@@ -99,7 +100,8 @@ def main() -> None:
     from pose2instance.evaluation import markdown_table
     from pose2instance.io import atomic_write_text, write_json
 
-    missing = [c for c in args.candidates if CANDIDATES[c] is None and not (args.out / c / "model.safetensors").is_file()]
+    missing = [c for c in args.candidates
+               if CANDIDATES[c] is None and not (args.out / c / "model.safetensors").is_file()]
     if missing:
         sys.exit(f"no {', '.join(str(args.out / c / 'model.safetensors') for c in missing)}: "
                  "train them with benchmarks/gpu_train.py device")

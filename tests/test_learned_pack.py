@@ -47,7 +47,8 @@ def test_a_person_at_the_min_area_boundary_still_trains(tmp_path):
     (h, w), (ph, pw) = (image["height"], image["width"]), (packed["images"][0]["height"], packed["images"][0]["width"])
     assert ph < h and packed["annotations"][0]["area"] >= 400
     x, y, bw, bh = packed["annotations"][0]["bbox"]  # x scaled by the width's factor, y by the height's
-    assert (x, bw) == pytest.approx((10 * pw / w, 300 * pw / w)) and (y, bh) == pytest.approx((10 * ph / h, 350 * ph / h))
+    assert (x, bw) == pytest.approx((10 * pw / w, 300 * pw / w))
+    assert (y, bh) == pytest.approx((10 * ph / h, 350 * ph / h))
 
 
 class ScoreOfFirstBox:
@@ -141,7 +142,8 @@ def test_pack_command_and_its_errors(tmp_path, capsys):
     assert "2 values for 1 annotation file" in capsys.readouterr().err
     assert main(["pack", "--annotations", str(COCO_MASKS), str(COCO_MASKS), "--out", str(tmp_path / "r")]) == 2
     assert "distinct names" in capsys.readouterr().err
-    assert main(["pack", "--annotations", str(COCO_MASKS), "--held-out-fraction", "1.5", "--out", str(tmp_path / "s")]) == 2
+    assert main(["pack", "--annotations", str(COCO_MASKS), "--held-out-fraction", "1.5",
+                 "--out", str(tmp_path / "s")]) == 2
     assert "values must be from 0 to 1" in capsys.readouterr().err
     # an earlier pack is kept unless --overwrite; the sources are never written over
     assert main(["pack", "--annotations", str(COCO_MASKS), "--out", str(tmp_path / "p")]) == 2
@@ -161,7 +163,8 @@ def test_an_image_held_out_of_one_file_is_left_out_of_the_others(tmp_path):
     (tmp_path / "images").symlink_to(COCO_DEV.parents[1] / "images")
     summary = build_pack([COCO_DEV, tmp_path / "annotations" / "copy.json"], tmp_path / "pack", [0.4],
                          progress=False)
-    assert summary["files"]["copy.json"]["images"] == 0 and summary["files"]["copy.json"]["held_out_of_another_file"] == 1
+    copied = summary["files"]["copy.json"]
+    assert copied["images"] == 0 and copied["held_out_of_another_file"] == 1
     assert not (tmp_path / "pack" / "images" / copy["images"][0]["file_name"]).exists()
 
 

@@ -62,6 +62,16 @@ def paired_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
+def iou_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every mask of ``a`` ``(N, H, W)`` with every mask of ``b`` ``(M, H, W)`` (bool): ``(N, M)`` float64,
+    through run-length encodings (pycocotools)."""
+    from pycocotools import mask as mask_utils
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    table = mask_utils.iou(masks_to_rles(np.asarray(a, bool)), masks_to_rles(np.asarray(b, bool)), [0] * len(b))
+    return np.asarray(table, np.float64).reshape(len(a), len(b))
+
+
 def matched_iou(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each predicted mask's IoU with the ground-truth mask it is matched to, one to one.
 
@@ -75,14 +85,12 @@ def matched_iou(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarra
         ``(iou, match)``: ``(N,)`` float64 IoU (0 for an unmatched prediction) and ``(N,)`` int64 index of the
         matched ground-truth mask (-1 for none).
     """
-    from pycocotools import mask as mask_utils
     from scipy.optimize import linear_sum_assignment
 
     iou, match = np.zeros(len(pred)), np.full(len(pred), -1, np.int64)
     if not len(pred) or not len(gt):
         return iou, match
-    table = np.asarray(mask_utils.iou(masks_to_rles(np.asarray(pred, bool)), masks_to_rles(np.asarray(gt, bool)),
-                                      [0] * len(gt)), np.float64).reshape(len(pred), len(gt))
+    table = iou_table(pred, gt)
     rows, cols = linear_sum_assignment(-table)
     hit = table[rows, cols] > 0
     iou[rows[hit]], match[rows[hit]] = table[rows[hit], cols[hit]], cols[hit]
@@ -101,12 +109,9 @@ def duplicate_annotations(masks: np.ndarray, ids: np.ndarray, min_iou: float = D
     Returns:
         ``[{"ids": [a, b], "iou": float}]``, one entry per pair with mask IoU ``>= min_iou``.
     """
-    from pycocotools import mask as mask_utils
-
     if len(masks) < 2:
         return []
-    rles = masks_to_rles(np.asarray(masks, bool))
-    table = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles)), np.float64).reshape(len(rles), len(rles))
+    table = iou_table(masks, masks)
     rows, cols = np.nonzero(np.triu(table >= min_iou, k=1))
     return [{"ids": [int(ids[a]), int(ids[b])], "iou": round(float(table[a, b]), 4)} for a, b in zip(rows, cols)]
 

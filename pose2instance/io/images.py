@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..limits import LIMITS, check_pixels
+from ..limits import check_pixels
 
 #: The EXIF tag of the orientation (1: as stored).
 EXIF_ORIENTATION = 0x0112

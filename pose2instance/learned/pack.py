@@ -43,7 +43,7 @@ from ..evaluation.splits import split_image_ids
 from ..io import CocoPersons, write_json
 from ..io.jsonio import atomic_write
 from ..io.rle import mask_to_rle
-from .score_maps import CachedScoreMaps, quantise_score
+from .score_maps import CachedScoreMaps, default_cache, quantise_score
 
 #: Pixels kept across the smallest person's crop window: 1.5x the default 128 px crop, so a window zoomed
 #: out by the default scale jitter (1.25) still spans more than 128 pixels.
@@ -152,7 +152,7 @@ def build_pack(annotation_files: Sequence[str | Path], out: str | Path, held_out
         raise ValueError(f"the annotation files must have distinct names, got {names}")
     datasets = [CocoPersons(f) for f in files]
     source_maps = CachedScoreMaps(score_input, score_cache) if score_input else None
-    _prepare_out(out, datasets, source_maps.folder.parents[1] if source_maps else None, overwrite)
+    _prepare_out(out, datasets, Path(score_cache or default_cache()) if score_input else None, overwrite)
     pack_maps = CachedScoreMaps(score_input, out / "cache") if score_input else None
     splits = [split_image_ids(ds.image_ids, f, split_seed) for ds, f in zip(datasets, fractions)]
     held_names = {Path(ds.image(i)["file_name"]).name for ds, (_, held) in zip(datasets, splits) for i in held}
