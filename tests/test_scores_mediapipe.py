@@ -98,7 +98,8 @@ def test_heatmap_peaks_agree_with_the_landmarks(demo, blazepose):
     assert np.median(offsets) < 12  # model-input pixels (a heatmap cell is 4); measured 7.6
 
 
-def test_find_model_names_the_install_command():
-    assert find_model("pose_landmark_full").suffix == ".tflite"
-    with pytest.raises(FileNotFoundError, match=r"pose2instance\[mediapipe\]"):
+def test_find_model_prefers_the_packaged_copy():
+    path = find_model("pose_landmark_full")
+    assert path.suffix == ".tflite" and path.parent.name == "mediapipe" and path.parent.parent.name == "assets"
+    with pytest.raises(FileNotFoundError, match="no_such_model.tflite"):
         find_model("no_such_model")

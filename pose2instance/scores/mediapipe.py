@@ -51,25 +51,28 @@ POSE_NUM_LANDMARKS = 39
 POSE_NUM_BODY_LANDMARKS = 33
 
 
+#: The MediaPipe model files shipped in the package (Apache-2.0; ``assets/mediapipe/README.md`` says where from).
+PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "assets" / "mediapipe"
+
+
 def find_model(name: str) -> Path:
-    """Path of ``<name>.tflite`` inside the installed ``mediapipe`` package (which is not imported).
+    """Path of ``<name>.tflite``: the copy shipped in the package, else the installed ``mediapipe`` package's.
 
     Args:
         name: file stem, e.g. ``"selfie_segmentation"``, ``"pose_landmark_full"``, ``"pose_detection"``.
 
     Raises:
-        ImportError: no ``mediapipe`` package is installed.
-        FileNotFoundError: the package has no such model.
+        FileNotFoundError: neither the package nor an installed ``mediapipe`` has such a model.
     """
+    packaged = PACKAGED_MODELS / f"{name}.tflite"
+    if packaged.is_file():
+        return packaged
     spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"the MediaPipe models are not installed: {INSTALL_HINT}")
-    for location in spec.submodule_search_locations:
+    for location in (spec.submodule_search_locations or []) if spec else []:
         found = sorted(Path(location).glob(f"modules/**/{name}.tflite"))
         if found:
             return found[0]
-    raise FileNotFoundError(f"no model {name}.tflite in the installed mediapipe package "
-                            f"({', '.join(spec.submodule_search_locations)}); reinstall it: {INSTALL_HINT}")
+    raise FileNotFoundError(f"no model {name}.tflite in {PACKAGED_MODELS} nor in an installed mediapipe package")
 
 
 class TFLiteModel:

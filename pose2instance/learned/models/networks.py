@@ -36,6 +36,8 @@ from torch import nn
 from ...io import atomic_write_text
 from ...structures import NUM_KEYPOINTS
 from .backbones import build_backbone
+from .blazepose_net import FREEZE_CHOICES, INPUT_SIZE as BLAZEPOSE_INPUT, NUM_LANDMARK_HEATMAPS, BlazePoseNet, \
+    coco_heatmap_selection
 from .heads import DecoderHead, LogitCombiner, ShapeHead
 from .weights import CheckpointError, atomic_save_tensors, load_state_checked, read_tensors
 
@@ -49,7 +51,9 @@ class ModelConfig:
 
     Attributes:
         variant: one of :data:`VARIANTS`.
-        backbone: ``tiny``, ``resnet18``, ``resnet34`` or ``resnet50``.
+        backbone: ``tiny``, ``resnet18``, ``resnet34``, ``resnet50``, or ``blazepose``: MediaPipe's pretrained
+            BlazePose GHUM full converted to PyTorch (:mod:`.blazepose_net`; crop size 256), whose own mask
+            and heatmap outputs are the heads.
         width: channels of the tiny backbone's first stage.
         crop_size: side ``n`` of the square input crop, pixels (multiple of 16).
         margin: crop side = ``max(box width, box height) * margin``, centred on the box.
@@ -65,6 +69,8 @@ class ModelConfig:
         score_input: a pretrained person score given as one more input channel, after the
             priors (:data:`pose2instance.learned.score_maps.SCORE_INPUTS`: ``"blazepose"``), or None.
             The network then learns to correct that segmenter with the pose.
+        freeze: ``blazepose`` only: ``"none"`` (every weight trains) or ``"backbone"`` (only its mask head,
+            the extra input filters, the calibration and the heads on top train).
     """
 
     variant: str = "seg"
@@ -78,6 +84,7 @@ class ModelConfig:
     pretrained: str | None = None
     norm: str | None = None
     score_input: str | None = None
+    freeze: str = "none"
     extra: dict = field(default_factory=dict)
 
     #: Bounds that keep a config from allocating absurd memory (a network of width 1e6, 1e5-pixel crops).
@@ -97,6 +104,11 @@ class ModelConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= top:
                 raise ValueError(f"{name} must be a number from {low:g} to {top:g}, got {value!r}")
         self.priors = tuple(self.priors)
+        if self.backbone == "blazepose" and self.crop_size != BLAZEPOSE_INPUT:
+            raise ValueError(f"the blazepose backbone runs on {BLAZEPOSE_INPUT} px crops, got crop_size {self.crop_size}")
+        if self.freeze not in FREEZE_CHOICES or (self.freeze != "none" and self.backbone != "blazepose"):
+            raise ValueError(f"freeze must be one of {', '.join(FREEZE_CHOICES)} (other than none only with the "
+                             f"blazepose backbone), got {self.freeze!r}")
         if self.score_input is not None:
             from ..score_maps import SCORE_INPUTS
             if self.score_input not in SCORE_INPUTS:
@@ -144,17 +156,28 @@ class PersonNet(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.backbone = build_backbone(config.backbone, config.in_channels, config.width, config.pretrained,
-                                       config.norm)
-        config.norm = getattr(self.backbone, "norm_kind", None)
-        low, out = self.backbone.low_channels, self.backbone.out_channels
-        self.mask_head = DecoderHead(low, out, 1)
-        if config.has_keypoint_head:
-            self.keypoint_head = DecoderHead(low, out, NUM_KEYPOINTS)
-            nn.init.constant_(self.keypoint_head.classifier.bias, -4.0)  # start near "no keypoint here" (p = 0.018)
+        if config.backbone == "blazepose":
+            self.blazepose = BlazePoseNet(config.in_channels, config.has_keypoint_head, config.freeze)
+            if config.has_keypoint_head:  # starts as BlazePose's own heatmaps of the 17 COCO keypoints
+                self.keypoint_head = nn.Conv2d(NUM_LANDMARK_HEATMAPS, NUM_KEYPOINTS, 1)
+                with torch.no_grad():
+                    self.keypoint_head.weight.copy_(coco_heatmap_selection()[:, :, None, None])
+                    self.keypoint_head.bias.zero_()
+        else:
+            self.backbone = build_backbone(config.backbone, config.in_channels, config.width, config.pretrained,
+                                           config.norm)
+            config.norm = getattr(self.backbone, "norm_kind", None)
+            low, out = self.backbone.low_channels, self.backbone.out_channels
+            self.mask_head = DecoderHead(low, out, 1)
+            if config.has_keypoint_head:
+                self.keypoint_head = DecoderHead(low, out, NUM_KEYPOINTS)
+                nn.init.constant_(self.keypoint_head.classifier.bias, -4.0)  # start near "no keypoint here" (p = 0.018)
         if config.variant == "cascade":
             self.shape_head = ShapeHead(NUM_KEYPOINTS)
             self.combiner = LogitCombiner()
+            if config.backbone == "blazepose":  # start as the pretrained segmentation alone
+                with torch.no_grad():
+                    self.combiner.weight[1] = 0.0
 
     @property
     def in_channels(self) -> int:
@@ -165,15 +188,23 @@ class PersonNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self.config.variant} network expects (B, {self.in_channels}, n, n) input, "
                              f"got {tuple(x.shape)}")
-        feats = self.backbone(x)
-        mask = self.mask_head(feats)
+        if self.config.backbone == "blazepose":
+            mask, heat = self.blazepose(x)
+            heat = None if heat is None else self.keypoint_head(heat)
+        else:
+            feats = self.backbone(x)
+            mask = self.mask_head(feats)
+            heat = self.keypoint_head(feats) if self.config.has_keypoint_head else None
         out = {}
-        if self.config.has_keypoint_head:
-            heatmaps = self.keypoint_head(feats)
-            out["heatmaps"] = heatmaps
+        if heat is not None:
+            out["heatmaps"] = heat
             if self.config.variant == "cascade":
-                mask = self.combiner(mask, self.shape_head(heatmaps))
-        out["mask"] = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                shape = self.shape_head(heat)
+                if shape.shape[-2:] != mask.shape[-2:]:
+                    shape = F.interpolate(shape, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+                mask = self.combiner(mask, shape)
+        out["mask"] = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False) \
+            if mask.shape[-2:] != x.shape[-2:] else mask
         return out
 
 

@@ -54,7 +54,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     m = p.add_argument_group("model")
     m.add_argument("--variant", choices=VARIANTS, default="pose")
-    m.add_argument("--backbone", default="tiny", choices=("tiny", "resnet18", "resnet34", "resnet50"))
+    m.add_argument("--backbone", default="tiny", choices=("tiny", "resnet18", "resnet34", "resnet50", "blazepose"),
+                   help="blazepose: MediaPipe's pretrained BlazePose GHUM full, converted (crop size 256)")
+    m.add_argument("--freeze", choices=("none", "backbone"), default="none",
+                   help="blazepose: train only its mask head, the pose input filters and the calibration (backbone)")
     m.add_argument("--width", type=int, default=32, help="tiny backbone width")
     m.add_argument("--pretrained", default=None, help="ResNet ImageNet weights: a local file, or 'auto' for the "
                    "torch hub cache if the file is there (nothing is downloaded)")
@@ -69,6 +72,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     o = p.add_argument_group("optimisation")
     o.add_argument("--steps", type=int, default=600, help="optimizer steps (the training budget)")
     o.add_argument("--batch-size", type=int, default=16, help="crops per step per process")
+    o.add_argument("--calibrate-steps", type=int, default=0, metavar="N",
+                   help="first fit only the pretrained mask's scale on N batches (blazepose: "
+                        "its raw logits span about -1500 .. 300)")
     o.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     o.add_argument("--lr", type=float, default=2e-3)
     o.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
@@ -103,7 +109,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def model_config_from_args(args) -> ModelConfig:
     """The :class:`ModelConfig` the model options describe."""
     return ModelConfig(args.variant, args.backbone, args.width, args.crop_size, args.margin, tuple(args.priors),
-                       not args.no_others, pretrained=args.pretrained, score_input=args.score_input)
+                       not args.no_others, pretrained=args.pretrained, score_input=args.score_input,
+                       freeze=args.freeze)
 
 
 def augmentation_from_args(args) -> Augmentation:

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ...io import atomic_write_text, json_safe
@@ -360,7 +361,61 @@ class StopOnInterrupt:
 def _loop(run: Run, logs: Logs) -> None:
     """Optimizer steps until ``--steps``, epoch after epoch, resumable at any checkpointed batch."""
     with StopOnInterrupt() as stop:
+        if run.step == 0 and run.args.calibrate_steps > 0:
+            _calibrate(run, stop)
         _steps(run, logs, stop)
+
+
+def _calibrate(run: Run, stop: StopOnInterrupt) -> None:
+    """``--calibrate-steps N``: fit the pretrained mask's scale alone, before any other weight moves.
+
+    The network runs once on ``N`` training batches (the first of a fixed permutation, so every process sees
+    the same); then ``scale`` of ``mask = scale * raw + bias`` minimises the mask BCE over those pixels (L-BFGS
+    on ``log scale``). The bias stays, so the thresholded mask is still the pretrained network's own: BlazePose's
+    raw logits span about -1500 .. 300, with the person's pixels in a tight cluster near +130, and a fitted bias
+    moves the threshold past that cluster (crop IoU 0.61 -> 0.03 on validation crops). Trained straight away,
+    the first steps would wreck the pretrained weights before the scale caught up.
+    """
+    args, model = run.args, run.model
+    calibration = [p for n, p in model.named_parameters() if n.endswith("calibration")]
+    if not calibration:
+        raise ValueError("--calibrate-steps needs a network with a pretrained mask to calibrate (--backbone blazepose)")
+    param = calibration[0]
+    order = torch.randperm(len(run.train_set), generator=torch.Generator().manual_seed(args.seed)).tolist()
+    size = args.batch_size
+    batches = [order[i:i + size] for i in range(0, len(order) - size + 1, size)][:args.calibrate_steps]
+    loader = torch.utils.data.DataLoader(run.train_set, batch_sampler=batches, num_workers=args.workers)
+    raws, targets, valids = [], [], []
+    model.eval()
+    with torch.no_grad():
+        scale, bias = (float(v) for v in param)
+        for batch in loader:
+            mask = model(batch["input"].to(run.env.device))["mask"].float()
+            raws.append((mask - bias) / scale)
+            targets.append(batch["mask"].to(run.env.device))
+            valids.append(batch["valid"].to(run.env.device))
+            stop.check()
+    raw, target, valid = torch.cat(raws), torch.cat(targets), torch.cat(valids)
+    log_scale = torch.zeros((), device=raw.device, requires_grad=True)
+    shift = torch.tensor(bias, device=raw.device)
+    with torch.no_grad():  # start where the logits are of order one
+        log_scale.fill_(-math.log(max(float(raw.abs().mean()), 1.0)))
+    optimizer = torch.optim.LBFGS([log_scale], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss_fn():
+        optimizer.zero_grad()
+        bce = F.binary_cross_entropy_with_logits(raw * log_scale.exp() + shift, target, reduction="none")
+        loss = (bce * valid).sum() / valid.sum().clamp(min=1.0)
+        loss.backward()
+        return loss
+    optimizer.step(loss_fn)
+    with torch.no_grad():
+        param[0] = log_scale.exp()
+        loss = (F.binary_cross_entropy_with_logits(raw * param[0] + param[1], target, reduction="none") * valid).sum() \
+            / valid.sum().clamp(min=1.0)
+    if run.env.main:
+        print(f"calibrated the pretrained mask on {len(raw)} crops: scale {param[0].item():.4g}, "
+              f"mask BCE {float(loss):.4f}", file=sys.stderr)
 
 
 def _steps(run: Run, logs: Logs, stop: StopOnInterrupt) -> None:

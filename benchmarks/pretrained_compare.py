@@ -1,0 +1,257 @@
+"""The pretrained-network comparison: BlazePose GHUM full (converted to PyTorch) fine-tuned several ways, against
+the tiny network trained from scratch, chosen on validation images, then reported once on the held-out ones.
+
+Parts of ``../shared/data/coco_persons`` as in ``recipe_choice.py`` (fixed by image id, seed 0): held out 40 % of
+the dev file and 20 % of the single-person file (never trained on, never used to choose), validation the next
+20 % / 10 %, training the rest plus both masks-only files.
+
+Runs (:data:`RUNS`), all with :data:`BLAZEPOSE_RECIPE`:
+
+* ``bp-seg``: BlazePose fine-tuned without pose (segmentation only);
+* ``bp-pose``: the same with the pose prior channels (keypoints given), whose input filters start at zero;
+  ``bp-pose-lr3e-5`` with a lower learning rate;
+* ``bp-pose-frozen``: the pose network with a frozen backbone (its mask head, the pose filters and the scale train);
+* ``bp-multitask`` and ``bp-cascade``: the paper's second claim on the pretrained backbone (no keypoints given;
+  the 17 COCO heatmaps start as BlazePose's own);
+* ``blazepose``: no training at all (BlazePose's mask, calibrated scale only), and ``tiny``: the shipped network.
+
+Steps:
+
+1. here: ``python benchmarks/pretrained_compare.py prepare`` writes ``.pack`` (no score maps, 240 px kept
+   across the smallest crop window, JPEG 80: about 35 MiB) and ``.whl`` (pycocotools and tflite wheels for
+   Python 3.12);
+2. on a GPU machine: ``python3 benchmarks/pretrained_compare.py device --minutes 8`` trains every run at once on
+   one GPU (a 40-step probe of all of them measures the speed, then each resumes to the steps that fit) and
+   writes ``runs_*.tar`` and ``device_run.json`` to ``$OUT``; ``cpu`` trains the CPU recipe here instead
+   (``--runs bp-pose --steps 1500``, about an hour on 2 cores);
+3. here: unpack the tars into ``runs/pretrained`` and run
+   ``python benchmarks/pretrained_compare.py evaluate --out runs/pretrained``: every run on the validation parts
+   (the criterion of ``recipe_choice.py``), then the chosen one and the shipped network on the held-out parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipe_choice import FILES, HELD_OUT, VALIDATION, criterion, evaluate  # noqa: E402
+from train_compare import ANNOTATIONS, COLUMNS  # noqa: E402
+
+PACK, WHEELS = ROOT / ".pack", ROOT / ".whl"
+WHEEL_PINS = ("pycocotools==2.0.11", "tflite==2.18.0")
+BLAZEPOSE_RECIPE = ["--backbone", "blazepose", "--crop-size", "256", "--calibrate-steps", "16", "--lr", "1e-4",
+                    "--warmup-steps", "100", "--batch-size", "16", "--copy-paste", "0.5", "--truncate", "0.2",
+                    "--colour-jitter", "0.3", "--rotate", "20", "--iou-loss-weight", "0.5", "--seed", "0"]
+RUNS = {"bp-seg": ["--variant", "seg"], "bp-pose": ["--variant", "pose"],
+        "bp-pose-lr3e-5": ["--variant", "pose", "--lr", "3e-5"],
+        "bp-pose-frozen": ["--variant", "pose", "--freeze", "backbone"],
+        "bp-multitask": ["--variant", "multitask"], "bp-cascade": ["--variant", "cascade"]}
+
+
+def train_command(name: str, out: Path, annotations: Path, steps: int, extra: list[str]) -> list[str]:
+    """The ``train`` command of run ``name`` on the annotation files in the folder ``annotations``."""
+    return [sys.executable, "-m", "pose2instance.learned.train", "--annotations", *(str(annotations / f) for f in FILES),
+            "--held-out-fraction", *map(str, HELD_OUT.values()), "--val-fraction", *map(str, VALIDATION.values()),
+            *BLAZEPOSE_RECIPE, *RUNS[name], "--steps", str(steps), "--out", str(out), "--no-progress",
+            "--no-final-eval", *extra]
+
+
+def prepare(args) -> int:
+    from pose2instance.learned.pack import build_pack
+    summary = build_pack([ANNOTATIONS / f for f in FILES], args.pack, [HELD_OUT.get(f, 0.0) for f in FILES],
+                         side=240, quality=80, overwrite=True)
+    for pin in WHEEL_PINS:
+        if not any(WHEELS.glob(pin.split("==")[0] + "-*.whl")):
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                            "--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_17_x86_64",
+                            "--platform", "manylinux2014_x86_64", "-d", str(WHEELS), pin], check=True)
+    print(f"pack: {summary['bytes'] / 2**20:.1f} MiB; device run: carry ['.pack', '.whl'], command: "
+          "python3 benchmarks/pretrained_compare.py device --minutes 8")
+    return 0
+
+
+def _environment(pack: Path) -> dict:
+    env = dict(os.environ, POSE2INSTANCE_CACHE=str(pack / "cache"), PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    missing = [w for w in sorted(WHEELS.glob("*.whl"))
+               if importlib.util.find_spec(w.name.split("-")[0]) is None]
+    if missing:
+        site = Path("/tmp/pose2instance_site")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                        "--target", str(site), *map(str, missing)], check=True)
+        env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    return env
+
+
+def _seconds_per_step(run: Path) -> float:
+    """Mean wall seconds per step of a run's ``metrics.csv`` (the first quarter, warming up, left out)."""
+    with open(run / "metrics.csv", newline="") as f:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
+    seconds = seconds[len(seconds) // 4:]
+    if not seconds:
+        raise RuntimeError(f"{run}: the probe logged no step; see {run / 'train.log'}")
+    return sum(seconds) / len(seconds)
+
+
+def _train_all(args, names: list[str], env: dict, annotations: Path, work: Path, options: list[str]) -> dict:
+    """Probe every run at once for ``--probe-steps``, then resume each to the steps that fit; returns a report."""
+    started = time.time()
+    for name in names:
+        shutil.rmtree(work / name, ignore_errors=True)
+
+    def launch(steps: int, resume: bool) -> list[subprocess.Popen]:
+        procs = []
+        for name in names:
+            (work / name).mkdir(parents=True, exist_ok=True)
+            log = open(work / name / "train.log", "a")
+            command = train_command(name, work / name, annotations, steps,
+                                    [*options, *(["--resume"] if resume else [])])
+            procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        return procs
+
+    for proc in launch(args.probe_steps, resume=False):
+        proc.wait()
+    for name in names:  # the probe's final weights are not a result
+        (work / name / "model.safetensors").unlink(missing_ok=True)
+    probe_s = time.time() - started
+    speed = {name: _seconds_per_step(work / name) for name in names}
+    left = args.minutes * 60 - (time.time() - started) - args.reserve_s
+    steps = max(args.probe_steps, min(args.max_steps, int(left / max(speed.values()) * 0.9)))
+    procs = launch(steps, resume=True)
+    deadline = started + args.minutes * 60 - args.reserve_s / 2
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.time(), 1.0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    finished = {name: (work / name / "model.safetensors").is_file() for name in names}
+    return {"runs": names, "probe_steps": args.probe_steps, "probe_s": round(probe_s, 1),
+            "seconds_per_step": {k: round(v, 4) for k, v in speed.items()}, "steps": steps, "finished": finished,
+            "total_s": round(time.time() - started, 1), "options": options}
+
+
+def _weights_of(run: Path) -> Path | None:
+    """The final weights, else the newest checkpoint's."""
+    if (run / "model.safetensors").is_file():
+        return run
+    steps = sorted(run.glob("checkpoints/step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return steps[-1] if steps else None
+
+
+def device(args) -> int:
+    env = _environment(args.pack)
+    work = Path(args.work)
+    options = ["--device", args.device, "--workers", str(args.workers), "--threads", "1", "--checkpoint-every", "250",
+               "--amp", "off"]  # fp32 (TF32): BlazePose's raw mask logits reach 1500, too coarse in bf16
+    report = _train_all(args, args.runs, env, args.pack / "annotations", work, options)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for k in range(0, len(args.runs), 2):  # two runs per tar keeps each file under 16 MiB
+        with tarfile.open(args.out / f"runs_{k // 2}.tar", "w") as tar:
+            for name in args.runs[k:k + 2]:
+                source = _weights_of(work / name)
+                if source is None:
+                    continue
+                for file in ("model.safetensors", "config.json"):
+                    tar.add(source / file, f"{name}/{file}")
+                for file in ("metrics.csv", "val.csv", "train_args.json", "train.log"):
+                    if (work / name / file).is_file():
+                        tar.add(work / name / file, f"{name}/{file}")
+    (args.out / "device_run.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report))
+    return 0
+
+
+def cpu(args) -> int:
+    """Train runs here, one after the other (the CPU recipe), from the original data."""
+    for name in args.runs:
+        t = time.time()
+        subprocess.run(train_command(name, args.out / name, ANNOTATIONS, args.steps,
+                                     ["--threads", str(args.threads), "--resume", "--checkpoint-every", "100"]),
+                       check=True)
+        print(f"trained {name}: {args.steps} steps in {time.time() - t:.0f} s", file=sys.stderr)
+    return 0
+
+
+def evaluate_runs(args) -> int:
+    """Validation table of every run, the choice, and the held-out table of the chosen run and the shipped one."""
+    import torch
+    torch.set_num_threads(args.threads)
+    from pose2instance.evaluation import markdown_table
+    from pose2instance.io import atomic_write_text, write_json
+    from pose2instance.learned.models import default_model_path
+
+    runs = {name: args.out / name for name in args.runs if (args.out / name / "model.safetensors").is_file()}
+    runs["tiny"] = default_model_path().parent  # the shipped network: evaluate() reads <run>/model.safetensors
+    validation = {name: evaluate(_as_run(run), False, validation=True) for name, run in runs.items()}
+    scores = {name: criterion(parts) for name, parts in validation.items()}
+    best = max(scores, key=scores.get)
+    held = {name: evaluate(_as_run(runs[name]), False, validation=False) for name in dict.fromkeys([best, "tiny"])}
+    text = "## Validation parts (used to choose)\n\n"
+    text += markdown_table({k: {"criterion": v} for k, v in scores.items()}, ["criterion"]) + "\n"
+    for title, results in (("Validation", validation), ("Held-out", held)):
+        for file in HELD_OUT:
+            rows = {f"{name}: {m}": v for name, parts in results.items() for m, v in parts[file].items()
+                    if isinstance(v, dict)}
+            n = next(iter(results.values()))[file]["images"]
+            text += f"\n**{title}: {file} ({n} images)**\n\n" + markdown_table(rows, COLUMNS) + "\n"
+    text += f"\nChosen on validation: **{best}**.\n"
+    atomic_write_text(args.out / "choice.md", text)
+    write_json(args.out / "choice.json", {"criterion": scores, "chosen": best, "validation": validation,
+                                          "held_out": held}, indent=1)
+    print(text)
+    return 0
+
+
+def _as_run(folder: Path) -> Path:
+    """A folder whose ``model.safetensors`` is the run's weights (the shipped network lives as person_net.*)."""
+    if (folder / "model.safetensors").is_file():
+        return folder
+    link = Path("/tmp/pose2instance_shipped")
+    link.mkdir(exist_ok=True)
+    for suffix in ("safetensors", "json"):
+        shutil.copy2(folder / f"person_net.{suffix}", link / ("model.safetensors" if suffix == "safetensors"
+                                                              else "config.json"))
+    return link
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="step", required=True)
+    prep = sub.add_parser("prepare", help="build .pack and .whl here")
+    prep.add_argument("--pack", type=Path, default=PACK)
+    dev = sub.add_parser("device", help="train every run at once on a GPU machine")
+    dev.add_argument("--pack", type=Path, default=PACK)
+    dev.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
+    dev.add_argument("--minutes", type=float, default=8.0, help="the whole command's budget")
+    dev.add_argument("--reserve-s", type=float, default=40.0, help="seconds kept for the last steps and copying")
+    dev.add_argument("--probe-steps", type=int, default=40)
+    dev.add_argument("--max-steps", type=int, default=6000)
+    dev.add_argument("--device", default="cuda")
+    dev.add_argument("--workers", type=int, default=2, help="DataLoader workers per run")
+    dev.add_argument("--work", default="/tmp/pose2instance_gpu")
+    dev.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
+    here = sub.add_parser("cpu", help="train runs here, from the original data")
+    here.add_argument("--runs", nargs="+", choices=list(RUNS), default=["bp-pose"])
+    here.add_argument("--steps", type=int, default=1500)
+    here.add_argument("--threads", type=int, default=2)
+    here.add_argument("--out", type=Path, default=Path("runs/pretrained_cpu"))
+    ev = sub.add_parser("evaluate", help="validation table, the choice, then the held-out table")
+    ev.add_argument("--out", type=Path, default=Path("runs/pretrained"))
+    ev.add_argument("--runs", nargs="+", default=list(RUNS))
+    ev.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    return {"prepare": prepare, "device": device, "cpu": cpu, "evaluate": evaluate_runs}[args.step](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
