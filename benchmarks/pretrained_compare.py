@@ -13,7 +13,9 @@ Runs (:data:`RUNS`), all with :data:`BLAZEPOSE_RECIPE`:
 * ``bp-pose-frozen``: the pose network with a frozen backbone (its mask head, the pose filters and the scale train);
 * ``bp-multitask`` and ``bp-cascade``: the paper's second claim on the pretrained backbone (no keypoints given;
   the 17 COCO heatmaps start as BlazePose's own);
-* ``blazepose``: no training at all (BlazePose's mask, calibrated scale only), and ``tiny``: the shipped network.
+* ``bp-calibrated``: no training at all (BlazePose's mask, its scale calibrated; ``cpu --runs bp-calibrated``);
+* ``bp-pose-long``: ``bp-pose`` alone on the GPU, for more steps (``device --runs bp-pose-long --workers 14``);
+* ``tiny``: the shipped network, trained from scratch.
 
 Steps:
 
@@ -56,14 +58,16 @@ BLAZEPOSE_RECIPE = ["--backbone", "blazepose", "--crop-size", "256", "--calibrat
 RUNS = {"bp-seg": ["--variant", "seg"], "bp-pose": ["--variant", "pose"],
         "bp-pose-lr3e-5": ["--variant", "pose", "--lr", "3e-5"],
         "bp-pose-frozen": ["--variant", "pose", "--freeze", "backbone"],
-        "bp-multitask": ["--variant", "multitask"], "bp-cascade": ["--variant", "cascade"]}
+        "bp-multitask": ["--variant", "multitask"], "bp-cascade": ["--variant", "cascade"],
+        "bp-calibrated": ["--variant", "seg", "--steps", "1", "--lr", "0", "--warmup-steps", "0"],
+        "bp-pose-long": ["--variant", "pose"]}
 
 
 def train_command(name: str, out: Path, annotations: Path, steps: int, extra: list[str]) -> list[str]:
     """The ``train`` command of run ``name`` on the annotation files in the folder ``annotations``."""
     return [sys.executable, "-m", "pose2instance.learned.train", "--annotations", *(str(annotations / f) for f in FILES),
             "--held-out-fraction", *map(str, HELD_OUT.values()), "--val-fraction", *map(str, VALIDATION.values()),
-            *BLAZEPOSE_RECIPE, *RUNS[name], "--steps", str(steps), "--out", str(out), "--no-progress",
+            *BLAZEPOSE_RECIPE, "--steps", str(steps), *RUNS[name], "--out", str(out), "--no-progress",
             "--no-final-eval", *extra]
 
 
@@ -178,7 +182,7 @@ def cpu(args) -> int:
         subprocess.run(train_command(name, args.out / name, ANNOTATIONS, args.steps,
                                      ["--threads", str(args.threads), "--resume", "--checkpoint-every", "100"]),
                        check=True)
-        print(f"trained {name}: {args.steps} steps in {time.time() - t:.0f} s", file=sys.stderr)
+        print(f"trained {name} in {time.time() - t:.0f} s", file=sys.stderr)
     return 0
 
 
@@ -231,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--pack", type=Path, default=PACK)
     dev = sub.add_parser("device", help="train every run at once on a GPU machine")
     dev.add_argument("--pack", type=Path, default=PACK)
-    dev.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
+    dev.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS)[:6])
     dev.add_argument("--minutes", type=float, default=8.0, help="the whole command's budget")
     dev.add_argument("--reserve-s", type=float, default=40.0, help="seconds kept for the last steps and copying")
     dev.add_argument("--probe-steps", type=int, default=40)

@@ -121,3 +121,23 @@ def test_duplicates_left_out_of_detection_style_ap_with_estimated_people(ochuman
     assert set(left["per_instance_iou"]["det-box-score"]) == set(kept["per_instance_iou"]["det-box-score"]) - {2, 3}
     assert left["methods"]["det-box-score"]["count"] == kept["methods"]["det-box-score"]["count"] - 2
     assert left["methods"]["det-box-score"]["AP"] != kept["methods"]["det-box-score"]["AP"]
+
+
+@pytest.mark.parametrize("segmentation", [[[float("nan"), 126.7, 223.9, 131.7, 218.4, 146.2]],
+                                          [[1e12, 126.7, 223.9, 131.7, 218.4, 146.2]],
+                                          {"size": [422, 640], "counts": [5, 7]}])
+def test_a_bad_crowd_region_fails_its_image_by_name_and_never_reaches_pycocotools(tmp_path, segmentation):
+    """Issue 22 H1: a NaN / 1e12 crowd polygon used to segfault pycocotools (no report at all)."""
+    data = json.loads(COCO_DEV.read_text())
+    person = next(a for a in data["annotations"] if a["image_id"] == 790 and not a.get("iscrowd"))
+    data["annotations"].append(dict(person, id=99999, iscrowd=1, segmentation=segmentation))
+    path = tmp_path / "annotations" / "bad_crowd.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data))  # NaN written as the token NaN, as in the issue's reproduction
+    (tmp_path / "images").symlink_to(COCO_DEV.parent.parent / "images")
+    dataset = CocoPersons(path)
+    report = evaluate_dataset(dataset, make_methods(["oracle-box"]), OracleScore(), progress=False)
+    assert [f["image_id"] for f in report["failed"]] == [790]
+    assert "99999" in report["failed"][0]["error"] and "segmentation" in report["failed"][0]["error"]
+    ap = report["methods"]["oracle-box"]["AP"]
+    assert "ap_error" not in report["methods"]["oracle-box"] and 0.3 < ap <= 1.0  # the other images' AP

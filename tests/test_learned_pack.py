@@ -179,3 +179,34 @@ def test_two_different_images_under_one_name_are_refused(tmp_path):
     (tmp_path / "other" / "images" / name).write_bytes((COCO_DEV.parents[1] / "images" / name).read_bytes())
     with pytest.raises(ValueError, match=f"image {name} .* would share one file in the pack"):
         build_pack([COCO_DEV, tmp_path / "other" / "annotations" / "other.json"], tmp_path / "pack", progress=False)
+
+
+def test_overwrite_never_deletes_folders_pack_did_not_make(tmp_path, capsys):
+    """Issue 22 H2: a user's images/ in --out used to be taken for a pack and removed by --overwrite."""
+    out = tmp_path / "mine"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "holiday.jpg").write_bytes(b"the user's photo")
+    (out / "cache").mkdir()
+    for extra in ([], ["--overwrite"]):
+        assert main(["pack", "--annotations", str(COCO_MASKS), "--out", str(out), *extra]) == 2
+        assert "did not write; nothing was deleted" in capsys.readouterr().err
+    assert (out / "images" / "holiday.jpg").read_bytes() == b"the user's photo" and (out / "cache").is_dir()
+
+
+def test_a_pack_that_stopped_part_way_is_replaced_by_a_rerun(tmp_path, monkeypatch):
+    from pose2instance.learned import pack as pack_module
+    out = tmp_path / "p"
+
+    def fail(dataset, image_id, size, out, *args):  # the first image half written, then the disk is full
+        (out / "images").mkdir(exist_ok=True)
+        (out / "images" / "half.jpg").write_bytes(b"\xff\xd8")
+        raise OSError("disk full")
+    monkeypatch.setattr(pack_module, "_pack_image", fail)
+    with pytest.raises(OSError, match="disk full"):
+        pack_module.build_pack([COCO_MASKS], out, progress=False)
+    assert (out / pack_module.PACK_MARKER).is_file() and not (out / "pack.json").exists()
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="stopped part-way"):
+        summary = pack_module.build_pack([COCO_MASKS], out, progress=False)
+    assert summary["files"][COCO_MASKS.name]["images"] > 0 and (out / "pack.json").is_file()
+    assert not (out / "images" / "half.jpg").exists()

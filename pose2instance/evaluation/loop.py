@@ -73,6 +73,7 @@ def _predict_image(dataset: CocoPersons, image_id: int, methods: Sequence[MaskMe
     gt = dataset.persons(image_id)
     if not len(gt) and not people.estimated:
         return None
+    dataset.crowd_mask(image_id)  # a crowd region that cannot be read fails this image, named, not pycocotools
     image = dataset.load_image(image_id)
     timing["load"] += time.perf_counter() - t
     t = time.perf_counter()

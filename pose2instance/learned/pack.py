@@ -29,6 +29,7 @@ the packed size is rounded up, so neither factor (x, y) falls below ``s``.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import shutil
 import warnings
@@ -96,10 +97,28 @@ def _scaled_annotation(ann: dict, scale: tuple[float, float], size: tuple[int, i
 
 
 PACK_PARTS = ("annotations", "images", "cache", "pack.json")
+#: Written into ``--out`` before anything else: the folder's pack parts are this command's to replace.
+PACK_MARKER = ".pose2instance-pack"
+
+
+def _made_by_pack(out: Path) -> bool:
+    """Whether ``out`` holds a pack this command wrote: its marker, or (packs from before the marker) a
+    ``pack.json`` with a pack's fields."""
+    if (out / PACK_MARKER).is_file():
+        return True
+    try:
+        summary = json.loads((out / "pack.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(summary, dict) and {"side", "margin", "files"} <= set(summary)
 
 
 def _prepare_out(out: Path, sources: Sequence[CocoPersons], score_cache: Path | None, overwrite: bool) -> None:
-    """Refuse an output that would overwrite the sources or mix with an earlier pack; clear it with ``overwrite``."""
+    """Refuse an output that would overwrite the sources, or hold files this command did not make; replace an
+    earlier pack with ``overwrite``, and a pack that stopped part-way (marker, no ``pack.json``) always.
+
+    Only the pack's own parts (:data:`PACK_PARTS`) are ever deleted, and only where the marker says they are a pack's.
+    """
     for ds in sources:
         if (out / "annotations" / ds.path.name).resolve() == ds.path.resolve() or \
                 (out / "images").resolve() == ds.image_dir.resolve():
@@ -108,14 +127,23 @@ def _prepare_out(out: Path, sources: Sequence[CocoPersons], score_cache: Path | 
         raise ValueError(f"the source score cache {score_cache} is the pack's own cache folder; unset "
                          "POSE2INSTANCE_CACHE (or point it elsewhere) while packing")
     earlier = [out / part for part in PACK_PARTS if (out / part).exists()]
-    if earlier and not overwrite:
+    if earlier and not _made_by_pack(out):
+        raise ValueError(f"--out {out} holds {', '.join(p.name for p in earlier)} that pose2instance pack did not "
+                         "write; nothing was deleted: choose a new or empty folder")
+    finished = (out / "pack.json").is_file()
+    if earlier and finished and not overwrite:
         raise ValueError(f"--out {out} already holds a pack ({', '.join(p.name for p in earlier)}); pass --overwrite "
                          "to replace it")
+    if earlier and not finished:
+        warnings.warn(f"{out} holds a pack that stopped part-way; it is replaced")
     for path in earlier:
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / PACK_MARKER).write_text("pose2instance pack: annotations/, images/, cache/ and pack.json here are "
+                                   "replaced by `pose2instance pack --overwrite`\n", encoding="utf-8")
 
 
 def build_pack(annotation_files: Sequence[str | Path], out: str | Path, held_out_fraction: Sequence[float] = (),
