@@ -35,9 +35,13 @@ from pathlib import Path
 
 DATA = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DEV = DATA / "coco_persons" / "annotations" / "person_keypoints_dev.json"
-#: benchmarked networks: name -> (variant, score input); pose+blazepose runs BlazePose per person too
-VARIANTS = {"seg": ("seg", None), "multitask": ("multitask", None), "cascade": ("cascade", None),
-            "pose": ("pose", None), "pose+blazepose": ("pose", "blazepose")}
+#: benchmarked networks: name -> (variant, score input, backbone); pose+blazepose runs BlazePose per person too
+#: (the network shipped before), blazepose-pose is BlazePose GHUM fine-tuned with the pose (shipped now; 256 px crops)
+VARIANTS = {"seg": ("seg", None, "tiny"), "multitask": ("multitask", None, "tiny"),
+            "cascade": ("cascade", None, "tiny"), "pose": ("pose", None, "tiny"),
+            "pose+blazepose": ("pose", "blazepose", "tiny"), "blazepose-pose": ("pose", None, "blazepose")}
+#: the crop side of each backbone (tiny: --crop-size)
+BACKBONE_CROP = {"blazepose": 256}
 
 
 def peak_rss_mib() -> float:
@@ -68,8 +72,9 @@ def bench_variant(name: str, args) -> dict:
     device = torch.device(args.device)
     images = load_images(args.images)
     rss0 = peak_rss_mib()
-    variant, score_input = VARIANTS[name]
-    model = build_model(variant, crop_size=args.crop_size, score_input=score_input).to(device).eval()
+    variant, score_input, backbone = VARIANTS[name]
+    crop = BACKBONE_CROP.get(backbone, args.crop_size)
+    model = build_model(variant, backbone, crop_size=crop, score_input=score_input).to(device).eval()
     pred = Predictor(model, device)
     pred.logits(*images[0])  # warm-up
     sync(device)
@@ -84,7 +89,7 @@ def bench_variant(name: str, args) -> dict:
     e2e = (time.perf_counter() - t) / args.repeats
     mem = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mib() - rss0)
 
-    x = torch.rand(32, model.in_channels, args.crop_size, args.crop_size, device=device)
+    x = torch.rand(32, model.in_channels, crop, crop, device=device)
     with torch.no_grad():
         model(x)
         sync(device)
@@ -113,7 +118,7 @@ def bench_variant(name: str, args) -> dict:
         opt.step()
     sync(device)
     train = steps * batch / (time.perf_counter() - t)
-    return {"variant": name, "params": sum(p.numel() for p in model.parameters()), "people": people,
+    return {"variant": name, "crop": crop, "params": sum(p.numel() for p in model.parameters()), "people": people,
             "images": len(images), "e2e_inst_per_s": people / e2e, "e2e_ms_per_image": 1e3 * e2e / len(images),
             "net_inst_per_s": net, "peak_mem_mib": mem, "train_crops_per_s": train}
 
@@ -151,6 +156,8 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=8)
     p.add_argument("--device", default=None, help="default: cuda when available")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument("--no-maskrcnn", action="store_true", help="skip the Mask R-CNN reference")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one item and print JSON
     args = p.parse_args()
     import torch
@@ -161,26 +168,28 @@ def main() -> None:
         print(json.dumps(bench_maskrcnn(args) if args.one == "maskrcnn" else bench_variant(args.one, args)))
         return
     results = {}
-    for item in (*VARIANTS, "maskrcnn"):  # each in a fresh process: clean peak-memory numbers
+    for item in (*args.variants, *([] if args.no_maskrcnn else ["maskrcnn"])):  # each in a fresh process
+
         cmd = [sys.executable, __file__, "--one", item, *sys.argv[1:]]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         results[item] = json.loads(out.strip().splitlines()[-1])
         print(f"{item}: {results[item]}", file=sys.stderr)
-    rcnn = results.pop("maskrcnn")
+    rcnn = results.pop("maskrcnn", None)
     dev = args.device if args.device != "cpu" else f"cpu, {torch.get_num_threads() if not args.threads else args.threads} threads"
-    print(f"**{args.images} COCO dev images ({results['seg']['people']} people), crop {args.crop_size} px, "
-          f"device {dev}, torch {torch.__version__}**\n")
-    print("| variant | parameters | inference inst/s (end to end) | ms / person | ms / image | network only inst/s | "
+    first = next(iter(results.values()))
+    print(f"**{args.images} COCO dev images ({first['people']} people), device {dev}, torch {torch.__version__}**\n")
+    print("| variant | crop px | parameters | inference inst/s (end to end) | ms / person | ms / image | network only inst/s | "
           "peak memory (MiB) | training crops/s | Mask R-CNN time / ours (per image) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for v, r in results.items():
-        print(f"| {v} | {r['params']:,} | {r['e2e_inst_per_s']:.1f} | {1e3 / r['e2e_inst_per_s']:.1f} | "
+        ratio = f"{rcnn['ms_per_image'] / r['e2e_ms_per_image']:.1f}x" if rcnn else "-"
+        print(f"| {v} | {r['crop']} | {r['params']:,} | {r['e2e_inst_per_s']:.1f} | {1e3 / r['e2e_inst_per_s']:.1f} | "
               f"{r['e2e_ms_per_image']:.1f} | "
-              f"{r['net_inst_per_s']:.1f} | {r['peak_mem_mib']:.0f} | {r['train_crops_per_s']:.1f} | "
-              f"{rcnn['ms_per_image'] / r['e2e_ms_per_image']:.1f}x |")
-    print(f"\nMask R-CNN R50-FPN (torchvision, random weights, box_score_thresh=0, "
-          f"{rcnn['detections_per_image']:.0f} detections / image): {rcnn['ms_per_image']:.0f} ms / image, "
-          f"peak memory {rcnn['peak_mem_mib']:.0f} MiB.")
+              f"{r['net_inst_per_s']:.1f} | {r['peak_mem_mib']:.0f} | {r['train_crops_per_s']:.1f} | {ratio} |")
+    if rcnn:
+        print(f"\nMask R-CNN R50-FPN (torchvision, random weights, box_score_thresh=0, "
+              f"{rcnn['detections_per_image']:.0f} detections / image): {rcnn['ms_per_image']:.0f} ms / image, "
+              f"peak memory {rcnn['peak_mem_mib']:.0f} MiB.")
     print("Peak memory on CPU: growth of the process's peak resident set from before the model is built "
           "to the end of inference; on CUDA: max_memory_allocated during inference.")
 

@@ -18,7 +18,7 @@ carried folders, not ``../shared``, has no package registry and no MediaPipe. So
    validation criterion, then the better one and the base recipe on the held-out parts, in one table.
 
 Nothing in the project depends on this: it is the one prepared script for a GPU, and every
-step also runs on a CPU (``device --device cpu --workers 0``; run so here, see the README).
+step also runs on a CPU (``device --device cpu --workers 0``; see docs/learned.md).
 """
 
 from __future__ import annotations

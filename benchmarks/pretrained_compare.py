@@ -180,7 +180,8 @@ def cpu(args) -> int:
     for name in args.runs:
         t = time.time()
         subprocess.run(train_command(name, args.out / name, ANNOTATIONS, args.steps,
-                                     ["--threads", str(args.threads), "--resume", "--checkpoint-every", "100"]),
+                                     ["--threads", str(args.threads), "--workers", "1", "--resume",
+                                      "--checkpoint-every", "100"]),
                        check=True)
         print(f"trained {name} in {time.time() - t:.0f} s", file=sys.stderr)
     return 0

@@ -5,7 +5,7 @@ Three parts of ``../shared/data/coco_persons``, fixed by image id
 
 * held out (reported, never trained on nor used to choose): 40 % of
   ``person_keypoints_dev.json`` (29 images) and 20 % of ``person_keypoints_single.json``
-  (165 images), the parts of the README's comparison;
+  (165 images), the parts of the comparison in docs/learned.md;
 * validation (used to choose): the next 20 % of the dev file's hash range and the next
   10 % of the single-person file's (``train --held-out-fraction 0.4 0.2 --val-fraction 0.2 0.1``);
 * training: the rest, plus all of the two masks-only files.

@@ -82,7 +82,7 @@ class Pose2Instance(MaskMethod):
         max_distance: optional background cut-off (affinity units).
         box_limit: a person may take only pixels inside its own box (see :func:`~pose2instance.fusion.fuse`'s
             ``claim``). Measured on the training parts of our splits only, BlazePose score, Euclidean
-            prior (README, *Fusion*): on 683 single-person images mean IoU 0.739 -> 0.762 (equal to
+            prior (docs/method.md, *Fusion*): on 683 single-person images mean IoU 0.739 -> 0.762 (equal to
             oracle-box, which it then is by construction); on 46 dev images 0.640 -> 0.655.
         **prior_kwargs: passed to :func:`make_prior` when ``prior`` is a name.
 

@@ -26,9 +26,8 @@ from .registry import make_scorer
 from .scores import PersonScorer
 from .structures import Persons
 
-#: The default person score of segment, demo and serve: the shipped network (pose + BlazePose's score as
-#: inputs), best on both held-out parts (README, "The comparison on our data"); it needs the torch and
-#: mediapipe extras.
+#: The default person score of segment, demo and serve: the shipped network (BlazePose GHUM fine-tuned with the
+#: pose, chosen on validation images: docs/learned.md); it needs the torch extra.
 DEFAULT_SCORE = "learned"
 #: The shipped demo photo (COCO 790, CC BY 2.0: four people around a table) and its annotation file.
 DEMO_PHOTO, DEMO_ANNOTATIONS = "000000000790.jpg", "000000000790.json"

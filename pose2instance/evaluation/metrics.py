@@ -1,6 +1,6 @@
 """Metrics: per-instance IoU, accuracy at IoU thresholds, COCO segmentation AP, relative gains.
 
-Protocol (README, "Results: the paper's first claim on our data"). Ground truth is the non-crowd persons;
+Protocol (docs/results.md). Ground truth is the non-crowd persons;
 crowd regions are ignored as COCOeval ignores them. The persons evaluated are
 those with at least one labelled keypoint (``subset="keypoints"``, the paper's
 data) or all non-crowd persons (``subset="all"``); the others are marked as crowd

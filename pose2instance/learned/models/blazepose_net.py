@@ -33,6 +33,8 @@ from .tflite_net import TFLiteNet, needed_ops
 MODEL_NAME = "pose_landmark_full"
 MASK_OUTPUT, HEATMAP_OUTPUT = "Identity_2", "Identity_3"
 INPUT_SIZE = 256
+#: The network's total stride: it runs on any crop side that is a multiple of it.
+STRIDE = 32
 NUM_LANDMARK_HEATMAPS = 39
 FREEZE_CHOICES = ("none", "backbone")
 

@@ -36,8 +36,8 @@ from torch import nn
 from ...io import atomic_write_text
 from ...structures import NUM_KEYPOINTS
 from .backbones import build_backbone
-from .blazepose_net import FREEZE_CHOICES, INPUT_SIZE as BLAZEPOSE_INPUT, NUM_LANDMARK_HEATMAPS, BlazePoseNet, \
-    coco_heatmap_selection
+from .blazepose_net import FREEZE_CHOICES, INPUT_SIZE as BLAZEPOSE_INPUT, NUM_LANDMARK_HEATMAPS, STRIDE as \
+    BLAZEPOSE_STRIDE, BlazePoseNet, coco_heatmap_selection
 from .heads import DecoderHead, LogitCombiner, ShapeHead
 from .weights import CheckpointError, atomic_save_tensors, load_state_checked, read_tensors
 
@@ -104,8 +104,9 @@ class ModelConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= top:
                 raise ValueError(f"{name} must be a number from {low:g} to {top:g}, got {value!r}")
         self.priors = tuple(self.priors)
-        if self.backbone == "blazepose" and self.crop_size != BLAZEPOSE_INPUT:
-            raise ValueError(f"the blazepose backbone runs on {BLAZEPOSE_INPUT} px crops, got crop_size {self.crop_size}")
+        if self.backbone == "blazepose" and self.crop_size % BLAZEPOSE_STRIDE:
+            raise ValueError(f"the blazepose backbone needs a crop_size that is a multiple of {BLAZEPOSE_STRIDE} "
+                             f"(trained at {BLAZEPOSE_INPUT}), got {self.crop_size}")
         if self.freeze not in FREEZE_CHOICES or (self.freeze != "none" and self.backbone != "blazepose"):
             raise ValueError(f"freeze must be one of {', '.join(FREEZE_CHOICES)} (other than none only with the "
                              f"blazepose backbone), got {self.freeze!r}")
