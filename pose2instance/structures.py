@@ -169,6 +169,10 @@ class Persons:
                 raise ValueError(f"person {i}{where}: box {b.tolist()} is not finite")
             if b[2] <= b[0] or b[3] <= b[1]:
                 raise ValueError(f"person {i}{where}: box {b.tolist()} (XYXY) has non-positive size")
+            h, w = self.image_size
+            if b[0] < -w or b[1] < -h or b[2] > 2 * w or b[3] > 2 * h:
+                raise ValueError(f"person {i}{where}: box {b.tolist()} (XYXY) reaches more than one image size "
+                                 f"outside the {w}x{h} image")
         self.keypoints = self._repair_keypoints(kp.copy(), where)
         self.boxes = boxes
         self.scores = (np.ones(n, np.float32) if self.scores is None

@@ -412,3 +412,16 @@ def test_segment_a_folder_with_a_boxes_file_finds_each_photo_by_name(tmp_path, c
     assert main(["segment", str(numbered / "table.jpg"), "--estimator", "blazepose", "--boxes",
                  str(tmp_path / "detections.json"), "--out", str(tmp_path / "out3")]) == 2
     assert "none named by the photo's file name table.jpg; pass --image-id" in capsys.readouterr().err
+
+
+def test_a_huge_box_in_a_keypoints_file_is_refused_by_name(tmp_path, capsys, coco_dev):
+    """Issue 22 M1: a finite 12000 x 12000 box on a 640 x 422 photo gave an uncaught DecompressionBombError."""
+    gt = coco_dev.persons(790)
+    res = [{"image_id": 790, "category_id": 1, "score": 0.9, "bbox": [0, 0, 12000, 12000],
+            "keypoints": np.c_[gt.keypoints[0, :, :2], gt.keypoints[0, :, 2] > 0].ravel().tolist()}]
+    (tmp_path / "huge.json").write_text(json.dumps(res))
+    assert main(["segment", str(IMAGE), "--keypoints", str(tmp_path / "huge.json"), "--score", "blazepose",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "huge.json" in err and "more than one image size outside the 640x422 image" in err
+    assert "Traceback" not in err
