@@ -230,3 +230,16 @@ def test_larger_test_time_crops_segment_the_same_people(demo):
     assert np.mean(paired_iou(larger.masks(image, persons), persons.masks)) > 0.7
     with pytest.raises(ValueError, match="multiple of (16|32)"):
         Predictor(model, "cpu", crop_size=150)
+
+
+def test_a_config_with_millions_of_priors_is_refused_before_anything_is_allocated(tmp_path):
+    """Issue 22 M4: 2,000,000 prior entries in a config tried to allocate 19.6 GB before any refusal."""
+    from pose2instance.learned.models.networks import read_config
+    with pytest.raises(ValueError, match="at most 16 prior names"):
+        ModelConfig("pose", priors=["euclidean"] * 2_000_000)
+    with pytest.raises(ValueError, match=r"unknown prior\(s\) \['nope'\]"):
+        ModelConfig("pose", priors=["euclidean", "nope"])
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"variant": "pose", "priors": ["euclidean-limbs"] * 100_000}))
+    with pytest.raises(CheckpointError, match="config.json: bad model config: priors must be a list of at most 16"):
+        read_config(tmp_path / "model.safetensors")

@@ -88,7 +88,7 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)
 
     #: Bounds that keep a config from allocating absurd memory (a network of width 1e6, 1e5-pixel crops).
-    MAX_WIDTH, MAX_CROP_SIZE, MAX_MARGIN = 512, 1024, 10.0
+    MAX_WIDTH, MAX_CROP_SIZE, MAX_MARGIN, MAX_PRIORS = 512, 1024, 10.0, 16
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -103,6 +103,14 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= top:
                 raise ValueError(f"{name} must be a number from {low:g} to {top:g}, got {value!r}")
+        from ...priors import PRIORS
+        if not isinstance(self.priors, (list, tuple)) or len(self.priors) > self.MAX_PRIORS \
+                or not all(isinstance(p, str) for p in self.priors):
+            raise ValueError(f"priors must be a list of at most {self.MAX_PRIORS} prior names, got "
+                             f"{type(self.priors).__name__} of {len(self.priors) if hasattr(self.priors, '__len__') else '?'}")
+        unknown = sorted(set(self.priors) - set(PRIORS))
+        if unknown:
+            raise ValueError(f"unknown prior(s) {unknown[:5]} in priors; choose from {', '.join(PRIORS)}")
         self.priors = tuple(self.priors)
         if self.backbone == "blazepose" and self.crop_size % BLAZEPOSE_STRIDE:
             raise ValueError(f"the blazepose backbone needs a crop_size that is a multiple of {BLAZEPOSE_STRIDE} "
