@@ -58,6 +58,20 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     return b
 
 
+def check_box_near_image(box_xyxy, image_size: tuple[int, int], what: str) -> None:
+    """Refuse a box read from a file that reaches more than one image size outside the image (it would make
+    crops of hundreds of millions of pixels); ``what`` names the file and person.
+
+    Raises:
+        ValueError: naming ``what``, the box and the image size.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box_xyxy)
+    h, w = image_size
+    if x0 < -w or y0 < -h or x1 > 2 * w or y1 > 2 * h:
+        raise ValueError(f"{what}: box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] (XYXY) reaches more than one image size "
+                         f"outside the {w}x{h} image")
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every pair of XYXY boxes: ``(M, 4)`` x ``(K, 4)`` -> ``(M, K)`` float64."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
@@ -169,10 +183,6 @@ class Persons:
                 raise ValueError(f"person {i}{where}: box {b.tolist()} is not finite")
             if b[2] <= b[0] or b[3] <= b[1]:
                 raise ValueError(f"person {i}{where}: box {b.tolist()} (XYXY) has non-positive size")
-            h, w = self.image_size
-            if b[0] < -w or b[1] < -h or b[2] > 2 * w or b[3] > 2 * h:
-                raise ValueError(f"person {i}{where}: box {b.tolist()} (XYXY) reaches more than one image size "
-                                 f"outside the {w}x{h} image")
         self.keypoints = self._repair_keypoints(kp.copy(), where)
         self.boxes = boxes
         self.scores = (np.ones(n, np.float32) if self.scores is None

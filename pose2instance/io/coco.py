@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..limits import LIMITS, check_pixels
-from ..structures import NUM_KEYPOINTS, Persons, xywh_to_xyxy
+from ..structures import NUM_KEYPOINTS, Persons, check_box_near_image, xywh_to_xyxy
 from .images import load_image
 from .jsonio import FormatError, integer_field, read_json, require_fields, xywh_box
 from .people import parse_keypoints
@@ -78,6 +78,12 @@ class CocoPersons:
             if image_id not in self.images:
                 raise FormatError(f"{what}: image_id {image_id} is not in 'images'")
             ann = dict(ann, id=ann_id, image_id=image_id, bbox=xywh_box(ann["bbox"], what).tolist())
+            x, y, bw, bh = ann["bbox"]
+            try:
+                check_box_near_image((x, y, x + bw, y + bh), (self.images[image_id]["height"],
+                                                              self.images[image_id]["width"]), what)
+            except ValueError as e:
+                raise FormatError(str(e)) from None
             if "keypoints" in ann:
                 self._keypoints[ann_id] = parse_keypoints(ann["keypoints"], what, layouts=("coco17",))
             self._anns[image_id].append(ann)

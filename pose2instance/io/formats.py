@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..structures import Persons
+from ..structures import Persons, check_box_near_image
 from .coco import CocoPersons
 from .jsonio import FormatError, read_json
 from .mediapipe import looks_like_mediapipe, read_mediapipe
@@ -136,12 +136,16 @@ def load_boxes(path: str | Path, image_path: str | Path, image_size: tuple[int, 
     file, image_path = PeopleFile.read(path), Path(image_path)
     if file.format == "coco":
         ds, image_id = _coco_image(file, image_path, image_size, image_id)
-        return ds.persons(image_id, with_masks=False).boxes, image_id
-    if file.format != "results":
+        boxes = ds.persons(image_id, with_masks=False).boxes
+    elif file.format == "results":
+        image_id = _pick_result_image(file, image_path, image_id)
+        boxes = read_detection_boxes(file.data, file.path, image_id)
+    else:
         raise FormatError(f"{file.path}: a {file.format} file holds no person boxes; give a COCO annotation or "
                           "detection results file")
-    image_id = _pick_result_image(file, image_path, image_id)
-    return read_detection_boxes(file.data, file.path, image_id), image_id
+    for i, box in enumerate(boxes):
+        check_box_near_image(box, image_size, f"{file.path}: image {image_id}, box {i}")
+    return boxes, image_id
 
 
 def load_people_per_image(path: str | Path, dataset: CocoPersons) -> dict[int, Persons]:

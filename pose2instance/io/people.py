@@ -16,7 +16,7 @@ import numpy as np
 
 from ..layouts import LAYOUT_SIZES, detect_layout, to_coco17
 from ..limits import LIMITS
-from ..structures import NUM_KEYPOINTS, Persons, boxes_from_keypoints
+from ..structures import NUM_KEYPOINTS, Persons, boxes_from_keypoints, check_box_near_image
 from .jsonio import FormatError, number_list
 
 
@@ -80,5 +80,7 @@ def estimated_persons(keypoints: np.ndarray, image_size: tuple[int, int], source
     all_boxes = boxes_from_keypoints(kp, used, image_size)
     if boxes is not None:
         all_boxes[given] = np.asarray(boxes, np.float32)[given]
+        for i in np.flatnonzero(given & keep):
+            check_box_near_image(all_boxes[i], image_size, f"{source}: person {i}")
     return Persons(all_boxes[keep], kp[keep], image_size, "score", scores=np.asarray(scores, np.float32)[keep],
                    source=source)
