@@ -23,6 +23,9 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
+import numpy as np  # noqa: E402
+
+from pose2instance.evaluation.metrics import InstanceEvaluator  # noqa: E402
 from pose2instance.io import CocoPersons, load_boxes, load_people  # noqa: E402
 
 from conftest import COCO_DEV, DEMO_IMAGE_ID  # noqa: E402
@@ -59,11 +62,13 @@ TEMPLATES = _templates()
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([0, -1, 1e12, -1e12, 1e308, 2**31, 2**63, "", "NaN", "..", "/etc/passwd", "../x.jpg"])
+    | st.sampled_from([0, -1, 1e12, -1e12, 1e308, 2**31, 2**63, 2**64, -2**64, 10**400, "6.4e2", "", "NaN", "..",
+                       "/etc/passwd", "../x.jpg"])
     | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
         st.sampled_from(["id", "image_id", "bbox", "size", "counts", "keypoints", "x", "y", "score",
-                         "file_name", "width", "height", "segmentation", "people", "pose_keypoints_2d"])
+                         "file_name", "width", "height", "segmentation", "people", "pose_keypoints_2d", "iscrowd",
+                         "area", "priors", "crop_size", "variant"])
         | st.text(max_size=4), inner, max_size=4),
     max_leaves=12)
 
@@ -110,11 +115,14 @@ def _read(name: str, tree, folder: Path) -> None:
             return
         people, _ = load_people(path, folder / IMAGE_NAME, (422, 640))
         assert people.keypoints.shape[1:] == (17, 3)
-        if name == "coco":
+        if name == "coco":  # as evaluate does: every mask, the crowd regions, then COCO AP with pycocotools
             ds = CocoPersons(path, folder)
+            evaluator = InstanceEvaluator(ds.data, ds.category_id)
             for image_id in ds.image_ids:
-                ds.persons(image_id)
+                gt = ds.persons(image_id)
                 ds.crowd_mask(image_id)
+                evaluator.process(image_id, gt.masks, gt.ids, np.ones(len(gt), bool), gt.masks)
+            evaluator.evaluate()
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
@@ -137,3 +145,30 @@ test_fuzz_keypoint_results = _fuzz("results")
 test_fuzz_detection_boxes = _fuzz("boxes")
 test_fuzz_openpose = _fuzz("openpose")
 test_fuzz_mediapipe = _fuzz("mediapipe")
+
+
+def test_fuzz_model_config(tmp_path):
+    """The model-config reader: a changed ``config.json`` loads or raises CheckpointError, before anything is built."""
+    pytest.importorskip("torch")
+    from pose2instance.learned.models import ModelConfig
+    from pose2instance.learned.models.networks import read_config
+    template = ModelConfig("pose").to_json()
+
+    @given(tree=_mutated_config(template))
+    def check(tree):
+        (tmp_path / "config.json").write_text(json.dumps(tree, allow_nan=True))
+        try:
+            read_config(tmp_path / "model.safetensors").in_channels
+        except ValueError:  # CheckpointError names the file
+            pass
+    check()
+
+
+def _mutated_config(template):
+    @st.composite
+    def build(draw):
+        tree = copy.deepcopy(template)
+        for _ in range(draw(st.integers(1, 3))):
+            tree = _replace(tree, draw(st.sampled_from(_paths(tree)[1:])), draw(json_values))
+        return tree
+    return build()

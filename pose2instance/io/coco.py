@@ -51,13 +51,14 @@ class CocoPersons:
             require_fields(im, ("id", "file_name", "width", "height"), what)
             image_id = integer_field(im, "id", what)
             _check_file_name(im["file_name"], what)
-            if integer_field(im, "width", what) <= 0 or integer_field(im, "height", what) <= 0:
+            width, height = integer_field(im, "width", what), integer_field(im, "height", what)
+            if width <= 0 or height <= 0:
                 raise FormatError(f"{what}: width and height must be positive, got {im['width']}x{im['height']}")
             try:
-                check_pixels(int(im["height"]), int(im["width"]), what)
+                check_pixels(height, width, what)
             except ValueError as e:
                 raise FormatError(str(e)) from None
-            self.images[image_id] = dict(im, id=image_id, width=int(im["width"]), height=int(im["height"]))
+            self.images[image_id] = dict(im, id=image_id, width=width, height=height)
         if not isinstance(data.get("categories", []), list):
             raise FormatError(f"{self.path}: field 'categories' must be a list, got {type(data['categories']).__name__}")
         persons = [c for c in data.get("categories", []) if isinstance(c, Mapping) and c.get("name") == "person"]

@@ -50,6 +50,8 @@ def read_json(path: str | Path) -> Any:
     except RecursionError:
         raise FormatError(f"{path}: JSON nested too deeply to read (thousands of levels of lists or objects); "
                           "no pose2instance format nests more than a few") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise FormatError(f"{path}: unreadable JSON value ({e})") from None
 
 
 def require_fields(entry: Any, fields: tuple[str, ...], what: str) -> None:
@@ -62,16 +64,17 @@ def require_fields(entry: Any, fields: tuple[str, ...], what: str) -> None:
 
 
 def integer_field(entry: Mapping, field: str, what: str) -> int:
-    """``int(entry[field])`` for an integral number (or numeric string), or a :class:`FormatError` naming the field."""
+    """``int(entry[field])`` for an integral number (or numeric string) that fits in 64 bits, or a
+    :class:`FormatError` naming the field."""
     value = entry.get(field)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise FormatError(f"{what}: '{field}' must be an integer, got {value!r}")
+        raise FormatError(f"{what}: '{field}' must be an integer, got {str(value)[:80]!r}")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         number = float("nan")
-    if not np.isfinite(number) or number != int(number):
-        raise FormatError(f"{what}: '{field}' must be an integer, got {value!r}")
+    if not np.isfinite(number) or number != int(number) or not -2**63 <= number < 2**63:
+        raise FormatError(f"{what}: '{field}' must be an integer of at most 64 bits, got {str(value)[:80]}")
     return int(number)
 
 
@@ -79,7 +82,7 @@ def number_list(values: Any, field: str, what: str, count: int | None = None) ->
     """A list of finite numbers as float64 (``count`` of them if given), or a :class:`FormatError`."""
     try:
         arr = np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise FormatError(f"{what}: '{field}' must be a list of numbers, got {str(values)[:80]}") from None
     if count is not None and arr.size != count:
         raise FormatError(f"{what}: '{field}' must hold {count} numbers, got {arr.size}: {str(values)[:80]}")

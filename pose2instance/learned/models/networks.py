@@ -35,13 +35,14 @@ from torch import nn
 
 from ...io import atomic_write_text
 from ...structures import NUM_KEYPOINTS
-from .backbones import build_backbone
+from .backbones import BACKBONES, build_backbone
 from .blazepose_net import FREEZE_CHOICES, INPUT_SIZE as BLAZEPOSE_INPUT, NUM_LANDMARK_HEATMAPS, STRIDE as \
     BLAZEPOSE_STRIDE, BlazePoseNet, coco_heatmap_selection
 from .heads import DecoderHead, LogitCombiner, ShapeHead
 from .weights import CheckpointError, atomic_save_tensors, load_state_checked, read_tensors
 
 VARIANTS = ("seg", "multitask", "cascade", "pose")
+BACKBONE_NAMES = (*BACKBONES, "blazepose")
 HEATMAP_STRIDE = 4
 
 
@@ -103,6 +104,15 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= top:
                 raise ValueError(f"{name} must be a number from {low:g} to {top:g}, got {value!r}")
+        if self.backbone not in BACKBONE_NAMES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONE_NAMES)}")
+        if not isinstance(self.others, bool):
+            raise ValueError(f"others must be true or false, got {self.others!r}")
+        for name in ("pretrained", "norm", "score_input"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string or null, got {getattr(self, name)!r}")
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra must be an object, got {type(self.extra).__name__}")
         from ...priors import PRIORS
         if not isinstance(self.priors, (list, tuple)) or len(self.priors) > self.MAX_PRIORS \
                 or not all(isinstance(p, str) for p in self.priors):

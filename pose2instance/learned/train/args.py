@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...limits import add_limit_arguments
 from ..dataset import Augmentation
-from ..models.networks import VARIANTS, ModelConfig
+from ..models.networks import BACKBONE_NAMES, VARIANTS, ModelConfig
 from ..score_maps import SCORE_INPUTS
 
 
@@ -54,7 +54,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     m = p.add_argument_group("model")
     m.add_argument("--variant", choices=VARIANTS, default="pose")
-    m.add_argument("--backbone", default="tiny", choices=("tiny", "resnet18", "resnet34", "resnet50", "blazepose"),
+    m.add_argument("--backbone", default="tiny", choices=BACKBONE_NAMES,
                    help="blazepose: MediaPipe's pretrained BlazePose GHUM full, converted (crop size 256)")
     m.add_argument("--freeze", choices=("none", "backbone"), default="none",
                    help="blazepose: train only its mask head, the pose input filters and the calibration (backbone)")
