@@ -68,14 +68,22 @@ def integer_field(entry: Mapping, field: str, what: str) -> int:
     :class:`FormatError` naming the field."""
     value = entry.get(field)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise FormatError(f"{what}: '{field}' must be an integer, got {str(value)[:80]!r}")
+        raise FormatError(f"{what}: '{field}' must be an integer, got {_brief(value)}")
     try:
         number = float(value)
     except (ValueError, OverflowError):
         number = float("nan")
     if not np.isfinite(number) or number != int(number) or not -2**63 <= number < 2**63:
-        raise FormatError(f"{what}: '{field}' must be an integer of at most 64 bits, got {str(value)[:80]}")
+        raise FormatError(f"{what}: '{field}' must be an integer of at most 64 bits, got {_brief(value)}")
     return int(number)
+
+
+def _brief(value: Any) -> str:
+    """``repr(value)``, at most 80 characters (a huge integer is described by its size)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def number_list(values: Any, field: str, what: str, count: int | None = None) -> np.ndarray:
