@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from . import __version__
 from .estimators import ESTIMATORS
-from .limits import add_limit_arguments, apply_limit_arguments, positive_int
+from .fusion import MIN_TEMPERATURE
+from .limits import add_limit_arguments, apply_limit_arguments, number_in, positive_int
 from .parallel import WorkerDied, default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
 from .segment import DEFAULT_SCORE, default_scorer, demo_files, find_people, segment_people
@@ -22,7 +23,7 @@ ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
 
 def _fusion_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fusion")
-    g.add_argument("--temperature", type=float, default=0.1,
+    g.add_argument("--temperature", type=number_in(MIN_TEMPERATURE), default=0.1,
                    help="softmax temperature over people, in image reference scales")
     g.add_argument("--box-weight", type=float, default=100.0, help="weight of the box term (0 = ignore boxes)")
     g.add_argument("--background", choices=("score", "threshold"), default="score",
@@ -134,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="per file, the fraction of images left out of the pack (as train --held-out-fraction)")
     pack.add_argument("--split-seed", type=int, default=0, help="seed of that split by image id")
     pack.add_argument("--score-input", choices=("blazepose",), help="also pack this score input's maps")
-    pack.add_argument("--side", type=float, default=192.0,
+    pack.add_argument("--side", type=number_in(8.0, 4096.0), default=192.0,
                       help="pixels kept across the smallest person's crop window (images are shrunk to it)")
-    pack.add_argument("--margin", type=float, default=1.25, help="train's --margin (crop side over the box's side)")
-    pack.add_argument("--min-area", type=float, default=400.0,
+    pack.add_argument("--margin", type=number_in(1.0, 10.0), default=1.25, help="train's --margin (crop side over the box's side)")
+    pack.add_argument("--min-area", type=number_in(0.0), default=400.0,
                       help="train's --min-area: no person that trains is shrunk below it")
-    pack.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
+    pack.add_argument("--quality", type=int, choices=range(1, 101), metavar="1-100", default=90, help="JPEG quality (1-100)")
     pack.add_argument("--out", type=Path, required=True, help="the pack folder")
     pack.add_argument("--overwrite", action="store_true", help="replace an earlier pack in --out")
     add_limit_arguments(pack)

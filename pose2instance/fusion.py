@@ -82,9 +82,13 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
     return FusionResult(labels[None] == np.arange(n)[:, None, None], labels, p, fused)
 
 
+#: The smallest softmax temperature: below it exp() of the affinities underflows for every person at once.
+MIN_TEMPERATURE = 1e-3
+
+
 def _check_options(temperature: float, background: str) -> None:
-    if not temperature > 0:  # also refuses NaN
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    if not temperature >= MIN_TEMPERATURE:  # also refuses NaN
+        raise ValueError(f"temperature must be at least {MIN_TEMPERATURE:g}, got {temperature}")
     if background not in ("score", "threshold"):
         raise ValueError(f"background must be 'score' or 'threshold', got {background!r}")
 

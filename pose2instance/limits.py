@@ -65,6 +65,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def number_in(low: float, high: float = float("inf"), low_open: bool = False):
+    """argparse type: a finite number from ``low`` to ``high`` (``low`` itself excluded with ``low_open``)."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (low < value if low_open else low <= value) or not value <= high or value != value \
+                or value in (float("inf"), float("-inf")):
+            bound = f"above {low:g}" if low_open else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}"
+                                             + (f" and at most {high:g}" if high != float("inf") else "")
+                                             + f", got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
 def add_limit_arguments(p: argparse.ArgumentParser) -> None:
     """The ``--max-pixels`` / ``--max-people`` options of every command that reads data."""
     g = p.add_argument_group("limits", "inputs over a limit are refused early, with a message (pose2instance.limits)")

@@ -425,3 +425,22 @@ def test_a_huge_box_in_a_keypoints_file_is_refused_by_name(tmp_path, capsys, coc
     err = capsys.readouterr().err
     assert "huge.json" in err and "more than one image size outside the 640x422 image" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pack", "--annotations", "a.json", "--out", "p", "--margin", "nan"], "--margin: must be a finite number"),
+    (["pack", "--annotations", "a.json", "--out", "p", "--margin", "0"], "--margin: must be a finite number at least 1"),
+    (["pack", "--annotations", "a.json", "--out", "p", "--min-area", "nan"], "--min-area: must be a finite number"),
+    (["pack", "--annotations", "a.json", "--out", "p", "--min-area", "-5"], "--min-area: must be a finite number at least 0"),
+    (["segment", "a.jpg", "--temperature", "1e-50"], "--temperature: must be a finite number at least 0.001"),
+    (["train", "--annotations", "a.json", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
+    (["train", "--annotations", "a.json", "--scale-jitter", "nan"], "--scale-jitter: must be a finite number"),
+    (["train", "--annotations", "a.json", "--rotate", "nan"], "--rotate: must be a finite number"),
+])
+def test_out_of_range_options_are_refused_before_anything_runs(argv, message, capsys):
+    """Issue 22 (low): these were accepted (empty masks with exit 0, a math domain error, a crash later)."""
+    if argv[0] == "train":
+        pytest.importorskip("torch")
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -38,7 +38,7 @@ def test_temperature_and_background_rule_with_a_soft_score():
 
 
 def test_fuse_validates_inputs_and_handles_nobody():
-    with pytest.raises(ValueError, match="temperature must be positive"):
+    with pytest.raises(ValueError, match="temperature must be at least"):
         fuse(np.zeros((1, 2, 2)), np.ones((2, 2)), temperature=0)
     with pytest.raises(ValueError, match=r"shape \(3, 2\) does not match the image"):
         fuse(np.zeros((1, 2, 2)), np.ones((3, 2)))
@@ -85,5 +85,5 @@ def test_claim_limits_where_each_person_competes():
     np.testing.assert_allclose(r.instance_maps[:, :, :20].sum(0), 1, rtol=1e-6)
     with pytest.raises(ValueError, match="claim must be"):
         fuse(aff, score, claim=claim[:, :5])
-    with pytest.raises(ValueError, match="temperature must be positive"):
+    with pytest.raises(ValueError, match="temperature must be at least"):
         fuse(aff, score, temperature=float("nan"))

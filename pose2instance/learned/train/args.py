@@ -5,18 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...limits import add_limit_arguments
+from ...limits import add_limit_arguments, number_in, positive_int
 from ..dataset import Augmentation
 from ..models.networks import BACKBONE_NAMES, VARIANTS, ModelConfig
 from ..score_maps import SCORE_INPUTS
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    value = float(text)
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+non_negative_float = number_in(0.0)
+probability = number_in(0.0, 1.0)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -35,17 +31,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "neither trained on nor used for validation, and --val-fraction is carved from the rest; "
                         "report on it with `evaluate --held-out F --split-seed S`")
     d.add_argument("--split-seed", type=int, default=0, help="seed of the splits by image id")
-    d.add_argument("--min-area", type=float, default=400.0, help="skip persons whose mask is smaller (pixels)")
+    d.add_argument("--min-area", type=non_negative_float, default=400.0, help="skip persons whose mask is smaller (pixels)")
     d.add_argument("--require-keypoints", action="store_true", help="train only on persons with labelled keypoints")
     d.add_argument("--no-augment", action="store_true", help="no augmentation at all")
-    d.add_argument("--scale-jitter", type=float, default=0.25)
-    d.add_argument("--shift-jitter", type=float, default=0.08)
-    d.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
+    d.add_argument("--scale-jitter", type=number_in(0.0, 0.9), default=0.25)
+    d.add_argument("--shift-jitter", type=number_in(0.0, 1.0), default=0.08)
+    d.add_argument("--copy-paste", type=probability, default=0.0, metavar="P",
                    help="probability of pasting 1-2 masked people of other images in front of / behind the target")
-    d.add_argument("--colour-jitter", type=float, default=0.0, help="brightness / contrast / saturation strength")
-    d.add_argument("--truncate", type=float, default=0.0, metavar="P",
+    d.add_argument("--colour-jitter", type=number_in(0.0, 1.0), default=0.0, help="brightness / contrast / saturation strength")
+    d.add_argument("--truncate", type=probability, default=0.0, metavar="P",
                    help="probability of cutting a side of the crop off as an image border")
-    d.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+    d.add_argument("--rotate", type=number_in(0.0, 180.0), default=0.0, metavar="DEG",
                    help="rotate each crop by a uniform angle in [-DEG, DEG] (keypoints and boxes turn with it)")
     d.add_argument("--score-cache", type=Path, help="folder of cached score maps for --score-input "
                    "(default $POSE2INSTANCE_CACHE or ~/.cache/pose2instance)")
@@ -62,7 +58,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     m.add_argument("--pretrained", default=None, help="ResNet ImageNet weights: a local file, or 'auto' for the "
                    "torch hub cache if the file is there (nothing is downloaded)")
     m.add_argument("--crop-size", type=int, default=128)
-    m.add_argument("--margin", type=float, default=1.25, help="crop side over the box's longer side")
+    m.add_argument("--margin", type=number_in(1.0, 10.0), default=1.25, help="crop side over the box's longer side")
     m.add_argument("--priors", nargs="+", default=["euclidean", "euclidean-limbs"],
                    help="prior channels of the pose variant (pose2instance.priors names)")
     m.add_argument("--no-others", action="store_true", help="pose variant: no distance-to-other-people channel")
@@ -93,7 +89,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
                    "(same options; a larger --steps extends it, with the schedule computed for the new total)")
     r.add_argument("--overwrite", action="store_true", help="start over even if --out holds a run")
-    r.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    r.add_argument("--checkpoint-every", type=positive_int, default=100, help="steps between checkpoints")
     r.add_argument("--keep-checkpoints", type=int, default=2)
     r.add_argument("--eval-every", type=int, default=0, help="crop-level validation every N steps (0: at the end)")
     r.add_argument("--no-final-eval", action="store_true", help="skip the full-image evaluation at the end")
