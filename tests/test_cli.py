@@ -444,3 +444,19 @@ def test_out_of_range_options_are_refused_before_anything_runs(argv, message, ca
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_bad_learned_model_before_any_image(tmp_path, capsys):
+    """Issue 22 (low): a bad --learned-model config failed image by image and wrote a report of 0 images."""
+    pytest.importorskip("torch")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    from pose2instance.learned.models.weights import atomic_save_tensors
+    import torch
+    atomic_save_tensors(bad / "model.safetensors", {"w": torch.zeros(1)})
+    (bad / "config.json").write_text('{"variant": "pose", "crop_size": 1e9}')
+    assert main(["evaluate", "--annotations", str(COCO_DEV), "--methods", "learned", "--learned-model", str(bad),
+                 "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert "config.json: bad model config: crop_size must be an integer" in err
+    assert not (tmp_path / "ev" / "metrics.json").exists()

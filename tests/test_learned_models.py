@@ -243,3 +243,13 @@ def test_a_config_with_millions_of_priors_is_refused_before_anything_is_allocate
     config.write_text(json.dumps({"variant": "pose", "priors": ["euclidean-limbs"] * 100_000}))
     with pytest.raises(CheckpointError, match="config.json: bad model config: priors must be a list of at most 16"):
         read_config(tmp_path / "model.safetensors")
+
+
+@pytest.mark.parametrize("config_text", ["{not json", "[" * 100_000 + "]" * 100_000])
+def test_a_checkpoint_whose_metadata_config_is_unreadable_is_named(tmp_path, config_text):
+    """Issue 22 (low): invalid or deeply nested JSON in the safetensors metadata gave a bare traceback."""
+    from pose2instance.learned.models.weights import atomic_save_tensors
+    weights = tmp_path / "model.safetensors"
+    atomic_save_tensors(weights, {"w": torch.zeros(1)}, metadata={"pose2instance_config": config_text})
+    with pytest.raises(CheckpointError, match="model.safetensors: the model config in its metadata is not readable"):
+        load_model(weights)

@@ -17,6 +17,7 @@ from ..pipeline import MaskMethod
 from ..scores.base import PersonScorer
 from ..structures import Persons
 from .models import Predictor, load_default_model
+from .models.networks import checkpoint_config
 
 
 class LearnedScore(PersonScorer):
@@ -68,6 +69,8 @@ class LearnedMasks(MaskMethod):
                  flip: bool = False):
         self.model, self.device, self.threshold, self.exclusive, self.flip = model, device, threshold, exclusive, flip
         self._predictor = None
+        if isinstance(model, (str, Path)):  # a missing file or a bad config is refused now, not image by image
+            checkpoint_config(model)
 
     @property
     def predictor(self) -> Predictor:

@@ -275,8 +275,32 @@ def read_config(weights: Path, meta: dict[str, str] | None = None) -> ModelConfi
                 raise CheckpointError(f"{candidate}: not a JSON model config ({type(e).__name__})") from e
             return ModelConfig.from_json(data, str(candidate))
     if meta and "pose2instance_config" in meta:
-        return ModelConfig.from_json(json.loads(meta["pose2instance_config"]), f"{weights} (metadata)")
+        try:
+            data = json.loads(meta["pose2instance_config"])
+        except (ValueError, RecursionError) as e:
+            raise CheckpointError(f"{weights}: the model config in its metadata is not readable JSON "
+                                  f"({type(e).__name__})") from None
+        return ModelConfig.from_json(data, f"{weights} (metadata)")
     raise CheckpointError(f"{weights}: no config.json beside it and no config in its metadata")
+
+
+def checkpoint_config(path: str | Path) -> ModelConfig:
+    """The config of a checkpoint (a ``.safetensors`` file or its folder), read without loading its weights.
+
+    Raises:
+        CheckpointError: a missing file, an unreadable header, or a bad config (the message names the file).
+    """
+    path = Path(path)
+    weights = path / "model.safetensors" if path.is_dir() else path
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: checkpoint not found")
+    from safetensors import safe_open
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises SafetensorError, OSError, ...
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({type(e).__name__}: {e})") from e
+    return read_config(weights, meta)
 
 
 def load_model(path: str | Path, device: str | torch.device | None = "cpu", config: ModelConfig | None = None) -> PersonNet:
