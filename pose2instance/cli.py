@@ -290,6 +290,7 @@ def _print_segmented(done: dict) -> None:
 def cmd_evaluate(args) -> int:
     from .cluster import parse_shard, run_on_dask
     from .evaluation import format_tables, merge_shards
+    from .evaluation.loop import check_shard
     from .io import CocoPersons, read_json, write_json
 
     inputs = [args.annotations] + ([Path(args.keypoints)] if args.keypoints not in ("gt", "estimated") else [])
@@ -303,8 +304,12 @@ def cmd_evaluate(args) -> int:
             print(f"shard {k} of {n}: {report['images']} images; wrote {args.out}/shard.json")
             return 1 if report["failed"] and not report["images"] else 0
         if args.merge or args.dask:
-            shards = [read_json(Path(d) / "shard.json") for d in args.merge] if args.merge else \
-                run_on_dask(args.dask, args.argv, args.out, args.shards, main)
+            if args.merge:
+                shards = [read_json(Path(d) / "shard.json") for d in args.merge]
+                for d, shard in zip(args.merge, shards):
+                    check_shard(shard, dataset, str(Path(d) / "shard.json"))
+            else:
+                shards = run_on_dask(args.dask, args.argv, args.out, args.shards, main)
             report = merge_shards(dataset, shards, args.out, args.baseline)
             if args.merge and args.ignore_duplicates != report["duplicates_ignored"]:
                 print(f"note: the shards were evaluated {'with' if report['duplicates_ignored'] else 'without'} "

@@ -372,6 +372,27 @@ def test_shards_merged_by_hand_and_on_a_local_dask_cluster_give_the_single_run_r
     assert "shards of 3: missing [2]" in capsys.readouterr().err
     assert main(argv + ["--shard", "3/3", "--out", str(tmp_path / "bad")]) == 2
     assert "--shard K/N needs 0 <= K < N" in capsys.readouterr().err
+    # Issue 22 (low): a shard.json that is not one, of another annotation file, or with edited masks, is refused
+    shard = json.loads((tmp_path / "s2" / "shard.json").read_text())
+    other = json.loads(COCO_DEV.read_text())
+    other["info"] = {"description": "another version"}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    edited = json.loads(json.dumps(shard))
+    edited["state"]["methods"]["euclidean"][0]["results"][0]["segmentation"]["size"] = [10, 10]
+    cases = [({}, "missing or invalid 'state'"), ([1, 2], "expected an object, got list"),
+             (edited, "a result whose mask is not of the image's size")]
+    for k, (content, message) in enumerate(cases):
+        (tmp_path / f"x{k}").mkdir()
+        (tmp_path / f"x{k}" / "shard.json").write_text(json.dumps(content))
+        assert main(argv + ["--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), str(tmp_path / f"x{k}"),
+                            "--out", str(tmp_path / f"mx{k}")]) == 2
+        err = capsys.readouterr().err
+        assert f"x{k}/shard.json: not a shard of `evaluate --shard` on" in err and message in err, err
+    argv_other = ["evaluate", "--annotations", str(tmp_path / "other.json"), "--images", str(IMAGES),
+                  "--methods", "oracle-box", "euclidean", "--score", "oracle"]
+    assert main(argv_other + ["--merge", *(str(tmp_path / f"s{k}") for k in (0, 1, 2)), "--out",
+                              str(tmp_path / "mo")]) == 2
+    assert "it was evaluated on another annotation file" in capsys.readouterr().err
     pytest.importorskip("dask.distributed")
     assert main(argv + ["--dask", "local:2", "--out", str(tmp_path / "dask")]) == 0
     assert numbers(tmp_path / "dask") == single

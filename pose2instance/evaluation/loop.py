@@ -20,11 +20,13 @@ one process.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -187,12 +189,58 @@ def evaluate_dataset(dataset: CocoPersons, methods: Sequence[MaskMethod], scorer
     report["duplicates_ignored"] = ignore_duplicates
     report["workers"] = effective_workers(workers, len(ids))
     if with_state:
-        report["state"] = {"estimated": people.estimated, "methods": {m: ev.state() for m, ev in evaluators.items()}}
+        report["state"] = {"estimated": people.estimated, "methods": {m: ev.state() for m, ev in evaluators.items()},
+                           "annotations_sha256": annotation_fingerprint(dataset)}
     report["wall_s"] = round(time.perf_counter() - started, 3)  # timing_s sums the stages over the workers
     if out_dir is not None:
         names = {m.name: _reported_name(m.name, people) for m in built}
         write_report(report, {names[k]: ev for k, ev in evaluators.items()}, Path(out_dir), dataset.path.name)
     return report
+
+
+def annotation_fingerprint(dataset: CocoPersons) -> str:
+    """SHA-256 of the annotation file's bytes: shards of another file (or another version of it) are not merged."""
+    digest = hashlib.sha256()
+    with open(dataset.path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_shard(report: Any, dataset: CocoPersons, source: str) -> None:
+    """Refuse a ``shard.json`` that is not one of ``evaluate --shard`` on this annotation file, or whose results
+    were edited (an image not in the file, an RLE of another size), naming ``source``.
+
+    Raises:
+        ValueError: naming ``source`` and what is wrong.
+    """
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{source}: not a shard of `evaluate --shard` on {dataset.path.name}: {why}")
+    if not isinstance(report, dict):
+        raise bad(f"expected an object, got {type(report).__name__}")
+    state = report.get("state")
+    if not (isinstance(state, dict) and isinstance(state.get("methods"), dict) and state["methods"]
+            and isinstance(report.get("timing_s"), dict) and isinstance(report.get("failed"), list)
+            and isinstance(report.get("images"), int)):
+        raise bad("missing or invalid 'state', 'timing_s', 'failed' or 'images'")
+    fingerprint = state.get("annotations_sha256")
+    if fingerprint != annotation_fingerprint(dataset):
+        raise bad("it was evaluated on another annotation file" if fingerprint else "it records no annotation file")
+    for method, records in state["methods"].items():
+        if not isinstance(records, list):
+            raise bad(f"method {method!r}: records must be a list")
+        for r in records:
+            if not (isinstance(r, dict) and isinstance(r.get("image_id"), int) and isinstance(r.get("results"), list)
+                    and isinstance(r.get("gt_ids"), list) and isinstance(r.get("ious"), list)):
+                raise bad(f"method {method!r}: a record without image_id, gt_ids, ious and results")
+            if r["image_id"] not in dataset.images:
+                raise bad(f"method {method!r}: image {r['image_id']} is not in {dataset.path.name}")
+            size = list(dataset.image_size(r["image_id"]))
+            for entry in r["results"]:
+                segmentation = entry.get("segmentation") if isinstance(entry, dict) else None
+                if not isinstance(segmentation, dict) or segmentation.get("size") != size:
+                    raise bad(f"method {method!r}, image {r['image_id']}: a result whose mask is not of the "
+                              f"image's size {size}")
 
 
 def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Path | None = None,
@@ -205,6 +253,8 @@ def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Pa
     """
     if not shards:
         raise ValueError("no shard to merge")
+    for i, shard in enumerate(shards):
+        check_shard(shard, dataset, f"shard {i}")
     parts = [r.get("shard") for r in shards]
     if all(parts):
         n = parts[0]["n"]
