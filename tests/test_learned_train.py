@@ -274,3 +274,10 @@ def test_held_out_fraction_is_neither_trained_on_nor_validated(tmp_path):
     assert trained and split_image_ids(val_sources[0].image_ids, 0.4, 0)[1]  # the fixture has dev test images
     with pytest.raises(ValueError, match="must be in"):
         split_image_ids([1, 2], 0.7, 0, after=0.4)
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, capsys):
+    """Issue 22 (low): --out under a file (or on a read-only filesystem) ended in a traceback."""
+    (tmp_path / "a_file").write_text("x")
+    assert train_main(train_args(tmp_path / "a_file" / "run", steps=2)) == 2
+    assert "a_file/run cannot be written (Not a directory)" in capsys.readouterr().err

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -118,6 +119,14 @@ def _prepare_out(args, env: Dist) -> tuple[Path, Path | None, dict]:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
+    if env.main:
+        try:  # before any data is read: a folder that cannot be written loses nothing
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write_test_{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise ValueError(f"--out {out} cannot be written ({e.strerror or type(e).__name__})") from None
     resume_from = out if args.resume and resume_candidates(out) else None
     if not args.resume and not args.overwrite and (out / "checkpoints" / "latest").is_file():
         raise ValueError(f"{out} already holds a run; pass --resume to continue it or --overwrite to start over")
