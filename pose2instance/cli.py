@@ -472,8 +472,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\npose2instance {args.command}: interrupted; no report was written (each file of a finished "
-              "report is written whole, so none is half-written)", file=sys.stderr)
+        out = getattr(args, "out", None)
+        left = sorted(p.name for p in Path(out).glob("results_*.json")) if out and Path(out).is_dir() else []
+        finished = bool(out) and (Path(out) / "metrics.json").is_file() and args.command == "evaluate"
+        note = ("" if not left or finished else f"; {', '.join(left)} in {out} may be of an unfinished report "
+                "(metrics.json is written last)")
+        print(f"\npose2instance {args.command}: interrupted before the end{note}. Every file is written whole, "
+              "so none is half-written.", file=sys.stderr)
         return 130
 
 

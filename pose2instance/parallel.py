@@ -54,10 +54,12 @@ def _run(item: Any) -> Any:
 
 def _die_with_parent(parent: int) -> None:
     """Worker initializer: ask Linux to SIGKILL this worker when its parent dies (a SIGKILL of the parent
-    would otherwise leave the workers running, holding memory and the ``--out`` lock)."""
+    would otherwise leave the workers running, holding memory and the ``--out`` lock), and leave Ctrl-C to
+    the parent (which stops the map; a worker's own KeyboardInterrupt would only print a traceback)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
         try:
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
@@ -115,6 +117,9 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 1
                     yield result
             except BrokenProcessPool:  # raised by result() or, once the pool knows, by submit()
                 raise _worker_died() from None
+            except BaseException:  # Ctrl-C or the caller stopping: queued items are dropped, not computed
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     finally:
         _TASK = None
         _set_threads(*before)

@@ -63,3 +63,32 @@ def test_a_killed_worker_is_always_worker_died(attempt):
     """Issue 22 M3: a dead worker sometimes surfaced as a BrokenProcessPool traceback from pool.submit."""
     with pytest.raises(WorkerDied, match="--workers 1"):
         list(ordered_map(_die_on_three, range(40), workers=2))
+
+
+def test_ctrl_c_stops_the_map_without_worker_tracebacks(tmp_path):
+    """Issue 22 (low): Ctrl-C during `evaluate --workers 2` printed the workers' KeyboardInterrupt tracebacks."""
+    started = tmp_path / "started"
+    script = textwrap.dedent(f"""
+        import time
+        from pose2instance.parallel import ordered_map
+        def work(i):
+            open({str(started)!r}, "a").close()
+            time.sleep(0.5)
+            return i
+        try:
+            for _ in ordered_map(work, range(40), workers=2):
+                pass
+        except KeyboardInterrupt:
+            print("stopped")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not started.exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    t = time.time()
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole process group
+    out, err = proc.communicate(timeout=30)
+    assert out.strip() == "stopped" and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert time.time() - t < 5  # the queued items were dropped, not computed
