@@ -73,11 +73,10 @@ def test_ctrl_c_stops_the_map_without_worker_tracebacks(tmp_path):
         from pose2instance.parallel import ordered_map
         def work(i):
             open({str(started)!r}, "a").close()
-            time.sleep(0.5)
             return i
         try:
             for _ in ordered_map(work, range(40), workers=2):
-                pass
+                time.sleep(0.5)  # a slow consumer: the workers wait for items, as evaluate's do
         except KeyboardInterrupt:
             print("stopped")
     """)
