@@ -314,3 +314,16 @@ def test_exif_rotation_is_warned_and_wide_images_do_not_wrap(tmp_path):
     for name in ("unit.tif", "byte.tif"):
         grey = load_image(tmp_path / name)[..., 0].astype(int)
         assert grey[0, 0] == 0 and grey[-1, -1] == 255, name
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    """Issue 22 (low): a full disk gave 'No space left on device' without the file."""
+    import errno
+
+    from pose2instance.io.jsonio import atomic_write
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError, match=r"No space left on device: '.*metrics.json'"):
+        atomic_write(tmp_path / "metrics.json", full)
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone too

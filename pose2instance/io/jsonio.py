@@ -137,6 +137,12 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a quota, a read-only folder: name the file the user asked for
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if e.filename == str(path):
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
