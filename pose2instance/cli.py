@@ -25,7 +25,7 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fusion")
     g.add_argument("--temperature", type=number_in(MIN_TEMPERATURE), default=0.1,
                    help="softmax temperature over people, in image reference scales")
-    g.add_argument("--box-weight", type=float, default=100.0, help="weight of the box term (0 = ignore boxes)")
+    g.add_argument("--box-weight", type=number_in(0.0, 1e6), default=100.0, help="weight of the box term (0 = ignore boxes)")
     g.add_argument("--background", choices=("score", "threshold"), default="score",
                    help="background rule: 1 - score competes with people, or score < 0.5")
     g.add_argument("--no-box-limit", action="store_true",
