@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
+import socket
+import time
 import subprocess
 import sys
 import threading
@@ -274,11 +277,16 @@ def test_two_users_at_once_get_their_own_results(server):
 
 
 def test_serve_command_prints_its_url_and_removes_its_folder_when_stopped(tmp_path):
+    home = tmp_path.parent / f"{tmp_path.name}_home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("YOLO_CONFIG_DIR", "TORCHINDUCTOR_CACHE_DIR",
+                                                             "TRITON_CACHE_DIR", "MPLCONFIGDIR", "XDG_CONFIG_HOME")}
     process = subprocess.Popen([sys.executable, "-m", "pose2instance.cli", "serve", "--port", "0", "--temp-dir",
-                                str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(env, HOME=str(home)))
     try:
         line = process.stdout.readline()
-        assert line.startswith("pose2instance page: http://127.0.0.1:"), (line, process.stderr.read())
+        assert line.startswith("pose2instance page: http://127.0.0.1:"), line
         url = line.split()[2]
         assert len(list(tmp_path.iterdir())) == 1
         assert post(url, {"demo": "1"})[0] == 200
@@ -286,6 +294,8 @@ def test_serve_command_prints_its_url_and_removes_its_folder_when_stopped(tmp_pa
         process.send_signal(signal.SIGTERM)  # as `kill` does; Ctrl-C (SIGINT) takes the same path
         process.wait(timeout=30)
     assert process.returncode == 0 and list(tmp_path.iterdir()) == []
+    # issue 22 (low): nothing in the user's home either (ultralytics' settings, torch's caches)
+    assert [p.relative_to(home) for p in home.rglob("*")] == []
 
 
 def test_serve_refuses_bad_options(capsys):
@@ -294,3 +304,51 @@ def test_serve_refuses_bad_options(capsys):
     assert main(["serve", "--max-upload-mb", "0"]) == 2
     assert main(["serve", "--max-upload-mb", "inf"]) == 2
     assert "--port must be 0..65535" in capsys.readouterr().err
+
+
+def _raw_request(url: str, head: bytes, body: bytes = b"") -> tuple[socket.socket, bytes]:
+    host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(head + body)
+    return sock, host
+
+
+def test_a_slow_client_loses_its_slot_and_refusals_close_the_connection(models, tmp_path, monkeypatch):
+    """Issue 22 (low): a client sending a byte now and then held a request slot for minutes; 413 and 503
+    answers kept the connection open."""
+    from pose2instance.web import server as server_module
+    monkeypatch.setattr(server_module.Handler, "timeout", 1.0)
+    with PageServer("127.0.0.1", 0, App(models, tmp_path, max_upload_bytes=1 << 20, max_pending=1)) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        port = srv.server_address[1]
+        head = (f"POST /api/segment HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
+                f"boundary=x\r\nContent-Length: 1000\r\n\r\n").encode()
+        slow, _ = _raw_request(srv.url, head, b"-")      # holds the only slot, then stalls
+        time.sleep(0.3)
+        assert post(srv.url, {"demo": "1"})[0] == 503    # busy while it holds the slot
+        answer = slow.recv(4096).decode(errors="replace")  # about 1 s later the server gives up on it
+        assert answer.startswith("HTTP/1.0 408") or answer.startswith("HTTP/1.1 408"), answer
+        assert "Connection: close" in answer
+        assert post(srv.url, {"demo": "1"})[0] == 200    # the slot is free again
+        big = (f"POST /api/segment HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
+               f"boundary=x\r\nContent-Length: {2 << 20}\r\n\r\n").encode()
+        sock, _ = _raw_request(srv.url, big, b"x" * (2 << 20))
+        answer = b""
+        while chunk := sock.recv(4096):  # to the end: the server closes the connection
+            answer += chunk
+        answer = answer.decode(errors="replace")
+        assert " 413 " in answer.splitlines()[0] and "Connection: close" in answer and "max-upload-mb" in answer
+        sock.close()
+        slow.close()
+        assert srv.request_queue_size >= 64              # a burst of connections is queued, not reset
+
+
+def test_every_loopback_address_checks_host_and_origin(models, tmp_path):
+    """Issue 22 (low): --host 127.0.0.2 skipped the Host and Origin checks."""
+    with PageServer("127.0.0.2", 0, App(models, tmp_path)) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        request = urllib.request.Request(srv.url + "api/options", headers={"Origin": "http://evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=30)
+        assert error.value.code == 403
+        assert urllib.request.urlopen(srv.url + "api/options", timeout=30).status == 200

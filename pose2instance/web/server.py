@@ -16,7 +16,9 @@ the whole folder when the server stops.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
 import secrets
 import shutil
@@ -25,6 +27,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from email.message import Message
@@ -45,7 +48,20 @@ MAX_PENDING = 4
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "style.css": "text/css; charset=utf-8"}
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".json": "application/json", ".zip": "application/zip"}
-LOOPBACK = ("127.0.0.1", "::1")
+#: Seconds a client may take to send its whole request body, and to send any one piece of it.
+BODY_SECONDS, READ_SECONDS = 120.0, 20.0
+#: Connections the listening socket queues before accepting them (a burst of uploads).
+BACKLOG = 64
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 JOB_FILE = re.compile(r"/jobs/([0-9a-f]{16})/([A-Za-z0-9._-]{1,160})")
 UPLOAD_FIELDS = ("photo", "keypoints", "boxes", "ground_truth")
 
@@ -150,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
     """Routes of the page (see the module doc); ``server.app`` is the :class:`App`."""
 
     server_version = "pose2instance"
-    timeout = 120  # a stalled client frees its thread
+    timeout = READ_SECONDS  # a stalled client frees its thread
 
     def do_GET(self) -> None:
         if not self._trusted():
@@ -206,9 +222,10 @@ class Handler(BaseHTTPRequestHandler):
         another web site open in the user's browser can neither post to the page nor read it (DNS
         rebinding). Answers 403 otherwise."""
         host = self.server.server_address[0]
-        if host not in LOOPBACK:
+        if not is_loopback(host):
             return True
-        names = {f"{name}:{self.server.server_address[1]}" for name in ("127.0.0.1", "localhost", "[::1]")}
+        own = f"[{host}]" if ":" in host else host
+        names = {f"{name}:{self.server.server_address[1]}" for name in ("127.0.0.1", "localhost", "[::1]", own)}
         origin = self.headers.get("Origin")
         if self.headers.get("Host") in names and (origin is None or origin.removeprefix("http://") in names):
             return True
@@ -230,7 +247,25 @@ class Handler(BaseHTTPRequestHandler):
                               f"the upload is {length / 2**20:.1f} MB; this server accepts at most "
                               f"{limit / 2**20:g} MB per request (pose2instance serve --max-upload-mb)")
             return None
-        return self.rfile.read(length)
+        return self._read_within_deadline(length)
+
+    def _read_within_deadline(self, length: int) -> bytes | None:
+        """``length`` bytes of body within :data:`BODY_SECONDS` (a client sending a byte now and then would
+        otherwise hold a request slot for ever), or None after answering 408 and closing the connection."""
+        deadline, chunks, left = time.monotonic() + BODY_SECONDS, [], length
+        while left > 0:
+            try:
+                chunk = self.rfile.read1(min(left, 1 << 20))
+            except TimeoutError:  # nothing for READ_SECONDS
+                chunk, deadline = b"", 0.0
+            chunks.append(chunk)
+            left -= len(chunk)
+            if left > 0 and (not chunk or time.monotonic() > deadline):
+                self.close_connection = True
+                self._send_json(HTTPStatus.REQUEST_TIMEOUT,
+                                {"error": f"the upload stopped or took longer than {BODY_SECONDS:g} s"})
+                return None
+        return b"".join(chunks)
 
     def _refuse_body(self, status: HTTPStatus, message: str) -> None:
         """Answer ``status`` without keeping the body: a body up to 4 x the upload limit is read and dropped
@@ -240,7 +275,7 @@ class Handler(BaseHTTPRequestHandler):
         if left <= 4 * self.server.app.max_upload_bytes:
             while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
                 left -= len(chunk)
-        self.close_connection = left > 0 or not length.isdigit()
+        self.close_connection = True  # refused: the client opens a new connection for its next try
         self._send_json(status, {"error": message})
 
     def _send_json(self, status: HTTPStatus, value: dict) -> None:
@@ -269,6 +304,7 @@ class PageServer(ThreadingHTTPServer):
     """A threading HTTP server holding the :class:`App` (IPv6 when ``host`` is an IPv6 address)."""
 
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def __init__(self, host: str, port: int, app: App, verbose: bool = False):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -294,6 +330,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = MAX_
         verbose: log every request to stderr.
     """
     root = Path(tempfile.mkdtemp(prefix="pose2instance-serve-", dir=temp_dir))
+    # the libraries' own settings and caches go in the temporary folder too, not in the user's home
+    # (a variable the user set is kept)
+    caches = {variable: str(root / folder) for variable, folder in (
+        ("YOLO_CONFIG_DIR", "ultralytics"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton"),
+        ("MPLCONFIGDIR", "matplotlib")) if variable not in os.environ}
+    if "YOLO_VERBOSE" not in os.environ:  # its new settings file would be announced on stdout at every start
+        caches["YOLO_VERBOSE"] = "False"
+    os.environ.update(caches)
     previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -301,13 +345,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = MAX_
         print("loading models ...", file=sys.stderr, flush=True)
         models.preload()
         with PageServer(host, port, App(models, root, int(max_upload_mb * 2**20), keep_jobs), verbose) as server:
-            if host not in ("127.0.0.1", "localhost", "::1"):
+            if not is_loopback(host):
                 print(f"note: listening on {host}: anyone who can reach this machine can use the page",
                       file=sys.stderr)
             print(f"pose2instance page: {server.url}  (files in {root}, removed at exit; Ctrl-C to stop)", flush=True)
             server.serve_forever()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        for variable in caches:
+            os.environ.pop(variable, None)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
