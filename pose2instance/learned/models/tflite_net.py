@@ -171,7 +171,7 @@ class TFLiteNet(nn.Module):
                              int(pads[3][0]), int(pads[3][1])))
         if kind == "RESIZE_BILINEAR":  # the file's size scaled with the input: any input the strides divide works
             before, after = self.shapes[op.inputs[0]], tuple(int(v) for v in self.constants[op.inputs[1]])
-            size = tuple(int(round(x.shape[2 + k] * after[k] / before[1 + k])) for k in range(2))
+            size = tuple(x.shape[2 + k] * after[k] // before[1 + k] for k in range(2))
             if o["half_pixel_centers"] or o["align_corners"]:
                 return F.interpolate(x, size=size, mode="bilinear", align_corners=o["align_corners"])
             raise TFLiteError(f"{self.source}: RESIZE_BILINEAR without half-pixel centres or aligned corners "
