@@ -25,7 +25,7 @@ Steps:
 2. on a GPU machine: ``python3 benchmarks/pretrained_compare.py device --minutes 8`` trains every run at once on
    one GPU (a 40-step probe of all of them measures the speed, then each resumes to the steps that fit) and
    writes ``runs_*.tar`` and ``device_run.json`` to ``$OUT``; ``cpu`` trains the CPU recipe here instead
-   (``--runs bp-pose --steps 1500``, about an hour on 2 cores);
+   (default ``--runs bp-pose-lr3e-5 --steps 1000``: 36 minutes on 2 cores);
 3. here: unpack the tars into ``runs/pretrained`` and run
    ``python benchmarks/pretrained_compare.py evaluate --out runs/pretrained``: every run on the validation parts
    (the criterion of ``recipe_choice.py``), then the chosen one and the shipped network on the held-out parts.
@@ -47,8 +47,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe_choice import FILES, HELD_OUT, VALIDATION, criterion, evaluate  # noqa: E402
-from train_compare import ANNOTATIONS, COLUMNS  # noqa: E402
+from recipe_choice import FILES, HELD_OUT, VALIDATION, choice_text, criterion, evaluate  # noqa: E402
+from train_compare import ANNOTATIONS  # noqa: E402
 
 PACK, WHEELS = ROOT / ".pack", ROOT / ".whl"
 WHEEL_PINS = ("pycocotools==2.0.11", "tflite==2.18.0")
@@ -191,7 +191,6 @@ def evaluate_runs(args) -> int:
     """Validation table of every run, the choice, and the held-out table of the chosen run and the shipped one."""
     import torch
     torch.set_num_threads(args.threads)
-    from pose2instance.evaluation import markdown_table
     from pose2instance.io import atomic_write_text, write_json
     from pose2instance.learned.models import default_model_path
 
@@ -201,15 +200,7 @@ def evaluate_runs(args) -> int:
     scores = {name: criterion(parts) for name, parts in validation.items()}
     best = max(scores, key=scores.get)
     held = {name: evaluate(_as_run(runs[name]), False, validation=False) for name in dict.fromkeys([best, "tiny"])}
-    text = "## Validation parts (used to choose)\n\n"
-    text += markdown_table({k: {"criterion": v} for k, v in scores.items()}, ["criterion"]) + "\n"
-    for title, results in (("Validation", validation), ("Held-out", held)):
-        for file in HELD_OUT:
-            rows = {f"{name}: {m}": v for name, parts in results.items() for m, v in parts[file].items()
-                    if isinstance(v, dict)}
-            n = next(iter(results.values()))[file]["images"]
-            text += f"\n**{title}: {file} ({n} images)**\n\n" + markdown_table(rows, COLUMNS) + "\n"
-    text += f"\nChosen on validation: **{best}**.\n"
+    text = choice_text(scores, validation, held, best)
     atomic_write_text(args.out / "choice.md", text)
     write_json(args.out / "choice.json", {"criterion": scores, "chosen": best, "validation": validation,
                                           "held_out": held}, indent=1)
@@ -246,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--work", default="/tmp/pose2instance_gpu")
     dev.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
     here = sub.add_parser("cpu", help="train runs here, from the original data")
-    here.add_argument("--runs", nargs="+", choices=list(RUNS), default=["bp-pose"])
-    here.add_argument("--steps", type=int, default=1500)
+    here.add_argument("--runs", nargs="+", choices=list(RUNS), default=["bp-pose-lr3e-5"])
+    here.add_argument("--steps", type=int, default=1000)
     here.add_argument("--threads", type=int, default=2)
     here.add_argument("--out", type=Path, default=Path("runs/pretrained_cpu"))
     ev = sub.add_parser("evaluate", help="validation table, the choice, then the held-out table")

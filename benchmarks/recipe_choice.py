@@ -84,6 +84,21 @@ def evaluate(run: Path, flip: bool, validation: bool) -> dict[str, dict]:
     return out
 
 
+def choice_text(scores: dict[str, float], validation: dict[str, dict], held: dict[str, dict], best: str) -> str:
+    """The markdown of a choice: the criterion of every candidate, its validation tables, then the held-out
+    tables of the few evaluated there (each dict keyed by the candidate's label)."""
+    from pose2instance.evaluation import markdown_table
+    text = "## Validation parts (used to choose)\n\n"
+    text += markdown_table({k: {"criterion": v} for k, v in scores.items()}, ["criterion"]) + "\n"
+    for title, results in (("Validation", validation), ("Held-out", held)):
+        for file in HELD_OUT:
+            rows = {f"{name}: {m}": v for name, parts in results.items() for m, v in parts[file].items()
+                    if isinstance(v, dict)}
+            n = next(iter(results.values()))[file]["images"]
+            text += f"\n**{title}: {file} ({n} images)**\n\n" + markdown_table(rows, COLUMNS) + "\n"
+    return text + f"\nChosen on validation: **{best}**.\n"
+
+
 def criterion(parts: dict[str, dict]) -> float:
     return sum((p["geodesic"]["mean_iou"] + p["geodesic"]["AP"]) / 2 for p in parts.values()) / len(parts)
 
@@ -97,7 +112,6 @@ def main() -> None:
     args = p.parse_args()
     import torch
     torch.set_num_threads(args.threads)
-    from pose2instance.evaluation import markdown_table
     from pose2instance.io import atomic_write_text, write_json
 
     missing = [c for c in args.candidates
@@ -120,15 +134,8 @@ def main() -> None:
 
     def label(key):
         return f"{key[0]}{' + flip' if key[1] else ''}"
-    text = "## Validation parts (used to choose)\n\n"
-    text += markdown_table({label(k): {"criterion": v} for k, v in scores.items()}, ["criterion"]) + "\n"
-    for title, results in (("Validation", validation), ("Held-out", held)):
-        for file in HELD_OUT:
-            rows = {f"{label(k)}: {m}": v for k, parts in results.items() for m, v in parts[file].items()
-                    if isinstance(v, dict)}
-            n = next(iter(results.values()))[file]["images"]
-            text += f"\n**{title}: {file} ({n} images)**\n\n" + markdown_table(rows, COLUMNS) + "\n"
-    text += f"\nChosen on validation: **{label(best)}**.\n"
+    text = choice_text({label(k): v for k, v in scores.items()}, {label(k): v for k, v in validation.items()},
+                       {label(k): v for k, v in held.items()}, label(best))
     atomic_write_text(args.out / "choice.md", text)
     write_json(args.out / "choice.json", {"criterion": {label(k): v for k, v in scores.items()}, "chosen": label(best),
                                           "validation": {label(k): v for k, v in validation.items()},
