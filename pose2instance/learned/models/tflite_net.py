@@ -100,6 +100,10 @@ class TFLiteNet(nn.Module):
                 elif f"t{index}" not in self.weights:
                     self.weights[f"t{index}"] = nn.Parameter(torch.from_numpy(_torch_layout(op, index, data)))
         self.extra_inputs: nn.ParameterDict = nn.ParameterDict()
+        last_use = {index: position for position, op in enumerate(self.ops) for index in op.inputs}
+        #: per operator, the activations nothing after it reads (freed as the network runs)
+        self.release = [[i for i in op.inputs if last_use.get(i) == position and i not in wanted]
+                        for position, op in enumerate(self.ops)]
 
     # --------------------------------------------------------------- extra input channels
     def input_convolutions(self) -> list[OpInfo]:
@@ -116,7 +120,8 @@ class TFLiteNet(nn.Module):
         return convs
 
     def add_input_channels(self, extra: int) -> None:
-        """Accept ``C + extra`` input channels; the new channels' filters start at zero (parameters ``extra_t<i>``)."""
+        """Accept ``C + extra`` input channels; the new channels' filters start at zero (``extra_inputs["t<i>"]``,
+        beside the convolution's own ``weights["t<i>"]``)."""
         if extra <= 0 or len(self.extra_inputs):
             return
         for op in self.input_convolutions():
@@ -131,9 +136,10 @@ class TFLiteNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.input_shape[3]:
             raise ValueError(f"{self.source}: expected (B, {self.input_shape[3]}, H, W) input, got {tuple(x.shape)}")
         values = {self.input_index: x}
-        for op in self.ops:
-            out = self._run(op, values)
-            values[op.outputs[0]] = out
+        for op, done in zip(self.ops, self.release):
+            values[op.outputs[0]] = self._run(op, values)
+            for index in done:
+                values.pop(index, None)
         return [values[i] for i in self.output_indices]
 
     def _operand(self, index: int, values: dict, image: bool = True) -> torch.Tensor:
