@@ -3,7 +3,8 @@
 For every variant at the default crop size (random weights: speed does not depend on them):
 
 * inference, end to end (crops, prior channels for ``pose``, BlazePose's person score
-  for ``pose+blazepose``, network, paste-back to image coordinates) on real COCO dev images with their ground-truth people:
+  for ``pose+blazepose``, network, paste-back to image coordinates) on real COCO dev images with their
+  ground-truth people:
   instances per second and ms per image;
 * the network alone on a batch of crops: instances per second;
 * peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during inference; on CPU the
@@ -175,10 +176,12 @@ def main() -> None:
         results[item] = json.loads(out.strip().splitlines()[-1])
         print(f"{item}: {results[item]}", file=sys.stderr)
     rcnn = results.pop("maskrcnn", None)
-    dev = args.device if args.device != "cpu" else f"cpu, {torch.get_num_threads() if not args.threads else args.threads} threads"
+    threads = args.threads or torch.get_num_threads()
+    dev = args.device if args.device != "cpu" else f"cpu, {threads} threads"
     first = next(iter(results.values()))
     print(f"**{args.images} COCO dev images ({first['people']} people), device {dev}, torch {torch.__version__}**\n")
-    print("| variant | crop px | parameters | inference inst/s (end to end) | ms / person | ms / image | network only inst/s | "
+    print("| variant | crop px | parameters | inference inst/s (end to end) | ms / person | ms / image | "
+          "network only inst/s | "
           "peak memory (MiB) | training crops/s | Mask R-CNN time / ours (per image) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for v, r in results.items():

@@ -72,7 +72,8 @@ def main(argv=None):
     geo = GeodesicPrior()
     print(f"image {image_id} (640x480), {args.repeats} repeats, median ms; geodesic: {geo.n_segments} SLIC "
           f"segments, {geo.slic_iterations} iterations at {geo.scale:g} x the resolution\n")
-    print("| people | euclidean prior (whole image) | superpixel graph (SLIC + graph) | Dijkstra (all people) | fusion | "
+    print("| people | euclidean prior (whole image) | superpixel graph (SLIC + graph) | Dijkstra (all people) "
+          "| fusion | "
           "euclidean total | geodesic total |\n|---|---|---|---|---|---|---|")
     graph = geo.graph(image)
     for n in (1, 5, 20):

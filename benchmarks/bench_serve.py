@@ -15,8 +15,8 @@ Rows (median milliseconds over ``--repeats``):
   run once on the demo photo at start).
 
 page - computation is what the page adds: HTTP, the multipart upload, writing the photo JPEG, the mask PNGs,
-the results JSON and the ZIP, the JSON answer (the issue's bound: 300 ms). With ``--estimated`` the same rows without a keypoints
-file (the ``auto`` pose estimator finds the people).
+the results JSON and the ZIP, the JSON answer (the issue's bound: 300 ms). With ``--estimated`` the same rows
+without a keypoints file (the ``auto`` pose estimator finds the people).
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def main() -> int:
             failures += not ok
             print(f"trial {trial}: killed after {delay:.2f} s ({'after the end' if finished else 'while running'}), "
                   f"{len(workers)} worker(s) seen, survivors {survivors or 'none'}, re-run into the same folder: "
-                  f"exit {rerun.returncode} in {time.time() - t:.1f} s" + ("" if ok else f"  FAILED {rerun.stderr[-300:]}"))
+                  f"exit {rerun.returncode} in {time.time() - t:.1f} s"
+                  + ("" if ok else f"  FAILED {rerun.stderr[-300:]}"))
             for w in survivors:
                 subprocess.run(["kill", "-9", str(w)], check=False)
     print(f"{args.trials - failures} passed, {failures} failed")

@@ -65,7 +65,8 @@ RUNS = {"bp-seg": ["--variant", "seg"], "bp-pose": ["--variant", "pose"],
 
 def train_command(name: str, out: Path, annotations: Path, steps: int, extra: list[str]) -> list[str]:
     """The ``train`` command of run ``name`` on the annotation files in the folder ``annotations``."""
-    return [sys.executable, "-m", "pose2instance.learned.train", "--annotations", *(str(annotations / f) for f in FILES),
+    return [sys.executable, "-m", "pose2instance.learned.train",
+            "--annotations", *(str(annotations / f) for f in FILES),
             "--held-out-fraction", *map(str, HELD_OUT.values()), "--val-fraction", *map(str, VALIDATION.values()),
             *BLAZEPOSE_RECIPE, "--steps", str(steps), *RUNS[name], "--out", str(out), "--no-progress",
             "--no-final-eval", *extra]

@@ -52,7 +52,8 @@ CANDIDATES = {"base": ([], 3000), "rotate": (["--rotate", "20"], 3000), "rotate-
 def train_command(name: str, out: Path, threads: int, annotations: Path = ANNOTATIONS) -> list[str]:
     """The ``train`` command of candidate ``name`` (its annotation files in the folder ``annotations``)."""
     extra, steps = CANDIDATES[name]
-    return [sys.executable, "-m", "pose2instance.learned.train", "--annotations", *(str(annotations / f) for f in FILES),
+    return [sys.executable, "-m", "pose2instance.learned.train",
+            "--annotations", *(str(annotations / f) for f in FILES),
             "--held-out-fraction", *map(str, HELD_OUT.values()), "--val-fraction", *map(str, VALIDATION.values()),
             "--variant", "pose", "--score-input", "blazepose", *RECIPE, *extra, "--steps", str(steps),
             "--threads", str(threads), "--out", str(out), "--resume", "--no-progress"]

@@ -33,7 +33,8 @@ __all__ = [
     "Persons", "CocoPersons", "load_keypoint_results", "load_people", "to_coco17", "load_image", "mask_to_rle",
     "masks_to_rles", "rle_to_mask",
     "make_prior", "EuclideanPrior", "GeodesicPrior", "GaussianHeatmapPrior",
-    "Pose2Instance", "MaskMethod", "METHODS", "make_method", "make_methods", "fuse", "box_masks", "oracle_box_masks", "predict_masks",
+    "Pose2Instance", "MaskMethod", "METHODS", "make_method", "make_methods", "fuse", "box_masks", "oracle_box_masks",
+    "predict_masks",
     "make_scorer", "evaluate_dataset", "coco_segm_ap", "paired_iou", "summarize_ious",
     "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "__version__",
 ]

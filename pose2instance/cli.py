@@ -25,7 +25,8 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fusion")
     g.add_argument("--temperature", type=number_in(MIN_TEMPERATURE), default=0.1,
                    help="softmax temperature over people, in image reference scales")
-    g.add_argument("--box-weight", type=number_in(0.0, 1e6), default=100.0, help="weight of the box term (0 = ignore boxes)")
+    g.add_argument("--box-weight", type=number_in(0.0, 1e6), default=100.0,
+                   help="weight of the box term (0 = ignore boxes)")
     g.add_argument("--background", choices=("score", "threshold"), default="score",
                    help="background rule: 1 - score competes with people, or score < 0.5")
     g.add_argument("--no-box-limit", action="store_true",
@@ -137,10 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--score-input", choices=("blazepose",), help="also pack this score input's maps")
     pack.add_argument("--side", type=number_in(8.0, 4096.0), default=192.0,
                       help="pixels kept across the smallest person's crop window (images are shrunk to it)")
-    pack.add_argument("--margin", type=number_in(1.0, 10.0), default=1.25, help="train's --margin (crop side over the box's side)")
+    pack.add_argument("--margin", type=number_in(1.0, 10.0), default=1.25,
+                      help="train's --margin (crop side over the box's side)")
     pack.add_argument("--min-area", type=number_in(0.0), default=400.0,
                       help="train's --min-area: no person that trains is shrunk below it")
-    pack.add_argument("--quality", type=int, choices=range(1, 101), metavar="1-100", default=90, help="JPEG quality (1-100)")
+    pack.add_argument("--quality", type=int, choices=range(1, 101), metavar="1-100", default=90,
+                      help="JPEG quality (1-100)")
     pack.add_argument("--out", type=Path, required=True, help="the pack folder")
     pack.add_argument("--overwrite", action="store_true", help="replace an earlier pack in --out")
     add_limit_arguments(pack)

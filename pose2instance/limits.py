@@ -83,7 +83,8 @@ def number_in(low: float, high: float = float("inf"), low_open: bool = False):
 def add_limit_arguments(p: argparse.ArgumentParser) -> None:
     """The ``--max-pixels`` / ``--max-people`` options of every command that reads data."""
     g = p.add_argument_group("limits", "inputs over a limit are refused early, with a message (pose2instance.limits)")
-    g.add_argument("--max-pixels", type=positive_int, default=Limits.max_pixels, help="largest image (and mask) in pixels")
+    g.add_argument("--max-pixels", type=positive_int, default=Limits.max_pixels,
+                   help="largest image (and mask) in pixels")
     g.add_argument("--max-people", type=positive_int, default=Limits.max_people,
                    help="most people per image: annotation files with more are refused, keypoint files keep the "
                         "highest-scoring ones with a warning")

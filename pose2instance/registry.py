@@ -69,7 +69,8 @@ def make_method(name: str, **options: Any) -> MaskMethod:
 
 
 def make_methods(names: list[str], **options: Any) -> list[MaskMethod]:
-    """The methods called ``names``, each built once with ``options`` (for :func:`~pose2instance.evaluation.evaluate_dataset`)."""
+    """The methods called ``names``, each built once with ``options`` (for
+    :func:`~pose2instance.evaluation.evaluate_dataset`)."""
     return [make_method(name, **options) for name in names]
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "pose2instance"
 
 #: docs/ARCHITECTURE.md, "Layers": top-level module or wing -> layer.
-LAYERS = {"structures": 1, "layouts": 1, "crops": 1, "limits": 1, "parallel": 1, "priors": 2, "fusion": 2, "pipeline": 2, "io": 3,
-          "visualize": 3, "scores": 4, "estimators": 4, "evaluation": 4, "learned": 5, "registry": 6, "cluster": 6, "segment": 6,
-          "web": 7, "cli": 8}
+LAYERS = {"structures": 1, "layouts": 1, "crops": 1, "limits": 1, "parallel": 1, "priors": 2, "fusion": 2,
+          "pipeline": 2, "io": 3, "visualize": 3, "scores": 4, "estimators": 4, "evaluation": 4, "learned": 5,
+          "registry": 6, "cluster": 6, "segment": 6, "web": 7, "cli": 8}
 
 
 def wing_imports() -> dict[str, set[str]]:

@@ -39,7 +39,8 @@ def test_segment_with_annotations_and_oracle_score(tmp_path, capsys, coco_dev):
 
 def test_segment_with_a_results_file_and_a_score_map(tmp_path, coco_dev):
     gt = coco_dev.persons(790)
-    res = [{"image_id": 790, "category_id": 1, "score": 0.8, "keypoints": np.c_[k[:, :2], (k[:, 2] > 0)].ravel().tolist()}
+    res = [{"image_id": 790, "category_id": 1, "score": 0.8,
+            "keypoints": np.c_[k[:, :2], (k[:, 2] > 0)].ravel().tolist()}
            for k in gt.keypoints]
     (tmp_path / "res.json").write_text(json.dumps(res))
     np.save(tmp_path / "score.npy", gt.masks.any(0).astype(np.float32))
@@ -450,9 +451,11 @@ def test_a_huge_box_in_a_keypoints_file_is_refused_by_name(tmp_path, capsys, coc
 
 @pytest.mark.parametrize("argv, message", [
     (["pack", "--annotations", "a.json", "--out", "p", "--margin", "nan"], "--margin: must be a finite number"),
-    (["pack", "--annotations", "a.json", "--out", "p", "--margin", "0"], "--margin: must be a finite number at least 1"),
+    (["pack", "--annotations", "a.json", "--out", "p", "--margin", "0"],
+     "--margin: must be a finite number at least 1"),
     (["pack", "--annotations", "a.json", "--out", "p", "--min-area", "nan"], "--min-area: must be a finite number"),
-    (["pack", "--annotations", "a.json", "--out", "p", "--min-area", "-5"], "--min-area: must be a finite number at least 0"),
+    (["pack", "--annotations", "a.json", "--out", "p", "--min-area", "-5"],
+     "--min-area: must be a finite number at least 0"),
     (["segment", "a.jpg", "--temperature", "1e-50"], "--temperature: must be a finite number at least 0.001"),
     (["train", "--annotations", "a.json", "--checkpoint-every", "0"], "--checkpoint-every: must be a positive integer"),
     (["train", "--annotations", "a.json", "--scale-jitter", "nan"], "--scale-jitter: must be a finite number"),

@@ -51,8 +51,8 @@ def test_false_positives_on_empty_images_lower_ap(two_images):
     m = report["methods"]["det-box-score"]
     assert report["images"] == 2 and m["count"] == 4 and m["mean_iou"] > 0.9
     assert m["AP"] < 0.85  # the confident detection on the empty image is ranked first and is a false positive
-    only_790 = evaluate_dataset(two_images, make_methods(["oracle-box"]), OracleScore(), progress=False, image_ids=[790],
-                                estimator=GroundTruthPlusOne(two_images))
+    only_790 = evaluate_dataset(two_images, make_methods(["oracle-box"]), OracleScore(), progress=False,
+                                image_ids=[790], estimator=GroundTruthPlusOne(two_images))
     assert only_790["methods"]["det-box-score"]["AP"] > m["AP"]
     assert set(report["per_instance_iou"]["det-box-score"]) == set(int(i) for i in two_images.persons(790).ids)
 
@@ -68,7 +68,8 @@ def test_two_worker_processes_give_the_report_of_one(tmp_path):
         one = evaluate_dataset(data, methods, OracleScore(), tmp_path / "one", progress=False, workers=1)
         two = evaluate_dataset(data, methods, OracleScore(), tmp_path / "two", progress=False, workers=2)
         assert two["workers"] == 2 and one["workers"] == 1
-        same = [json.dumps(json_safe(r[k]), sort_keys=True) for r in (one, two) for k in ("methods", "per_instance_iou")]
+        same = [json.dumps(json_safe(r[k]), sort_keys=True) for r in (one, two)
+                for k in ("methods", "per_instance_iou")]
         assert same[:2] == same[2:]  # NaN (no small persons) compares unequal to itself, JSON does not
         assert [f["image_id"] for f in one["failed"]] == [f["image_id"] for f in two["failed"]]
         for m in ("euclidean", "geodesic"):

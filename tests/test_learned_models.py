@@ -87,7 +87,8 @@ def test_wrong_architecture_is_a_clear_error(tmp_path):
     save_model(build_model("seg", crop_size=64, width=16), tmp_path / "seg")
     # The weights of a segmentation-only network under a pose-conditioned config: first conv has 3 inputs, not 3 + 21.
     pose_cfg = ModelConfig("pose", crop_size=64, width=16)
-    with pytest.raises(CheckpointError, match=r"model\.safetensors.*backbone\.stem\.0\.0\.weight: checkpoint \(8, 3, 3, 3\), model \(8, 24, 3, 3\)"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*backbone\.stem\.0\.0\.weight: "
+                                              r"checkpoint \(8, 3, 3, 3\), model \(8, 24, 3, 3\)"):
         load_model(tmp_path / "seg", config=pose_cfg)
     # A different width: every shape differs.
     with pytest.raises(CheckpointError, match="wrong shape"):

@@ -90,7 +90,8 @@ def test_converted_module_matches_litert_on_person_crops(name, person_crops):
             if spread == 0:  # a single probability (the pose flag): compare it directly
                 assert np.abs(out - ref).max() < 1e-4, out_name
             else:
-                assert np.abs(out - ref).max() <= max(1e-4 * spread, litert_spread), (name, out_name, np.abs(out - ref).max(), spread)
+                error = np.abs(out - ref).max()
+                assert error <= max(1e-4 * spread, litert_spread), (name, out_name, error, spread)
 
 
 @pytest.mark.parametrize("name, output, threshold", [("pose_landmark_full", 2, 0.0),

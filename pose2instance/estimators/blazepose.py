@@ -362,7 +362,8 @@ class BlazePoseEstimator(PoseEstimator):
                                   np.zeros((NUM_KEYPOINTS, hm, hm), np.float32), heatmap_box(crop))
         res = self.landmarker.run_crop(image, crop)
         if self.refine_boxes:
-            aux = crop.edge_to_image(res.landmarks[POSE_NUM_BODY_LANDMARKS:POSE_NUM_BODY_LANDMARKS + 2, :2], POSE_INPUT_SIZE)
+            aux = crop.edge_to_image(res.landmarks[POSE_NUM_BODY_LANDMARKS:POSE_NUM_BODY_LANDMARKS + 2, :2],
+                                     POSE_INPUT_SIZE)
             res = self.landmarker.run_crop(image, crop_around_point(aux[0], float(np.linalg.norm(aux[1] - aux[0])),
                                                                     self.roi_scale))
         estimate = self._from_output(res, (h, w))

@@ -60,7 +60,8 @@ class CocoPersons:
                 raise FormatError(str(e)) from None
             self.images[image_id] = dict(im, id=image_id, width=width, height=height)
         if not isinstance(data.get("categories", []), list):
-            raise FormatError(f"{self.path}: field 'categories' must be a list, got {type(data['categories']).__name__}")
+            raise FormatError(f"{self.path}: field 'categories' must be a list, "
+                              f"got {type(data['categories']).__name__}")
         persons = [c for c in data.get("categories", []) if isinstance(c, Mapping) and c.get("name") == "person"]
         #: the category id of "person" in this file (1 in COCO); results are written with it.
         self.category_id = integer_field(persons[0], "id", f"{self.path}: categories") if persons else 1
@@ -132,7 +133,8 @@ class CocoPersons:
         image = load_image(self.image_path(image_id))
         if image.shape[:2] != self.image_size(image_id):
             raise FormatError(f"{self.image_path(image_id)}: image is {image.shape[1]}x{image.shape[0]} but "
-                                  f"{self.path} says {self.images[image_id]['width']}x{self.images[image_id]['height']}")
+                                  f"{self.path} says "
+                                  f"{self.images[image_id]['width']}x{self.images[image_id]['height']}")
         return image
 
     def find_image(self, file_name: str) -> int | None:

@@ -100,7 +100,8 @@ def number_list(values: Any, field: str, what: str, count: int | None = None) ->
 
 
 def xywh_box(values: Any, what: str, positive: bool = False) -> np.ndarray:
-    """A COCO ``bbox`` ``[x, y, w, h]`` as float64: ``w, h >= 0`` (``> 0`` with ``positive``), else :class:`FormatError`."""
+    """A COCO ``bbox`` ``[x, y, w, h]`` as float64: ``w, h >= 0`` (``> 0`` with ``positive``), else
+    :class:`FormatError`."""
     box = number_list(values, "bbox", what, 4)
     if box[2] < 0 or box[3] < 0 or (positive and (box[2] == 0 or box[3] == 0)):
         raise FormatError(f"{what}: 'bbox' must be [x, y, w, h] with w, h {'>' if positive else '>='} 0, "

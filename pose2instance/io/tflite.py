@@ -38,7 +38,8 @@ _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 
 
 
 class TFLiteError(ValueError):
-    """A ``.tflite`` file that cannot be read or converted (the message names the file and, where it applies, the operator)."""
+    """A ``.tflite`` file that cannot be read or converted (the message names the file and, where it applies,
+    the operator)."""
 
 
 @dataclass

@@ -360,7 +360,8 @@ class PersonCropDataset(torch.utils.data.Dataset):
         return sample
 
 
-def coco_sources(annotation_files: Sequence[str | Path], image_dirs: Sequence[str | Path] | None = None) -> list[CocoPersons]:
+def coco_sources(annotation_files: Sequence[str | Path],
+                 image_dirs: Sequence[str | Path] | None = None) -> list[CocoPersons]:
     """Open several COCO person annotation files (``image_dirs`` aligned with them, or the default folders)."""
     image_dirs = list(image_dirs or [])
     return [CocoPersons(f, image_dirs[i] if i < len(image_dirs) else None) for i, f in enumerate(annotation_files)]

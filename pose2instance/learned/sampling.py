@@ -42,7 +42,8 @@ def sample_crops(image: torch.Tensor, windows: Sequence[CropWindow], n: int) -> 
 
 def paste_crops(values: torch.Tensor, windows: Sequence[CropWindow], image_size: tuple[int, int],
                 fill: float = 0.0) -> torch.Tensor:
-    """Put crop maps back into image coordinates: ``(N, n, n)`` -> ``(N, H, W)`` (bilinear, ``fill`` outside each window).
+    """Put crop maps back into image coordinates: ``(N, n, n)`` -> ``(N, H, W)`` (bilinear, ``fill`` outside each
+    window).
 
     The inverse of :func:`sample_crops`: image pixel ``(x, y)`` reads the crop at
     ``CropWindow.to_crop((x, y))``. Only the pixels each window covers are computed.

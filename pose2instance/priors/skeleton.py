@@ -143,7 +143,8 @@ def distance_to_zeros(free: np.ndarray) -> np.ndarray:
     return np.sqrt(np.rint(d * d)).astype(np.float32)
 
 
-def skeleton_pixels(keypoints: np.ndarray, conf: np.ndarray, level: float, canvas: Canvas) -> tuple[np.ndarray, np.ndarray]:
+def skeleton_pixels(keypoints: np.ndarray, conf: np.ndarray, level: float,
+                    canvas: Canvas) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns (in ``canvas``) of the limbs and keypoints of confidence ``level``.
 
     Args:

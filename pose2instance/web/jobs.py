@@ -146,7 +146,8 @@ class JobRequest:
                    ground_truth=uploads.get("ground_truth"),
                    estimator=choice("estimator", ESTIMATOR_NAMES, defaults["estimator"]),
                    score=choice("score", PAGE_SCORES, defaults["score"]),
-                   prior=choice("prior", FUSION_PRIORS, defaults["prior"]), image_id=int(image_id) if image_id else None)
+                   prior=choice("prior", FUSION_PRIORS, defaults["prior"]),
+                   image_id=int(image_id) if image_id else None)
 
 
 def upload_name(name: str) -> str:
@@ -178,7 +179,8 @@ class Inputs:
         for prefix in (job_folder, demo_files()[0].parent):
             message = message.replace(f"{prefix}/", "").replace(str(prefix), "")
         message = re.sub(r"pass --image-id( \d+)?", "fill in the Image id field", message)
-        return re.sub(r"raise (it|the limit) with --(max-[a-z]+)(, or pose2instance\.limits\.set_limits\([a-z_]+=\.\.\.\))?",
+        return re.sub(r"raise (it|the limit) with --(max-[a-z]+)"
+                      r"(, or pose2instance\.limits\.set_limits\([a-z_]+=\.\.\.\))?",
                       r"the server's limit: pose2instance serve --\2", message)
 
 

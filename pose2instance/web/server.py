@@ -333,8 +333,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = MAX_
     # the libraries' own settings and caches go in the temporary folder too, not in the user's home
     # (a variable the user set is kept)
     caches = {variable: str(root / folder) for variable, folder in (
-        ("YOLO_CONFIG_DIR", "ultralytics"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton"),
-        ("MPLCONFIGDIR", "matplotlib")) if variable not in os.environ}
+        ("YOLO_CONFIG_DIR", "ultralytics"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"),
+        ("TRITON_CACHE_DIR", "triton"), ("MPLCONFIGDIR", "matplotlib")) if variable not in os.environ}
     if "YOLO_VERBOSE" not in os.environ:  # its new settings file would be announced on stdout at every start
         caches["YOLO_VERBOSE"] = "False"
     os.environ.update(caches)

@@ -17,5 +17,6 @@ from .predictor import (OUTSIDE_LOGIT, Predictor, default_device, default_model_
                         load_default_model, masks_from_probabilities)
 
 __all__ = ["BACKBONES", "VARIANTS", "ModelConfig", "PersonNet", "CheckpointError", "build_model", "build_backbone",
-           "find_imagenet_weights", "load_state_file", "load_model", "save_model", "Predictor", "default_device", "load_default_model",
+           "find_imagenet_weights", "load_state_file", "load_model", "save_model", "Predictor", "default_device",
+           "load_default_model",
            "default_model_path", "masks_from_probabilities", "OUTSIDE_LOGIT"]

@@ -170,7 +170,8 @@ class ResNetBackbone(nn.Module):
 
 def build_backbone(name: str = "tiny", in_channels: int = 3, width: int = 32,
                    pretrained: str | Path | None = None, norm: str | None = None) -> nn.Module:
-    """A backbone by name (:data:`BACKBONES`); ``width`` is for ``tiny``, ``pretrained`` and ``norm`` for the ResNets."""
+    """A backbone by name (:data:`BACKBONES`); ``width`` is for ``tiny``, ``pretrained`` and ``norm`` for the
+    ResNets."""
     if name == "tiny":
         if pretrained:
             raise ValueError("the tiny backbone has no pretrained weights; use --backbone resnet18/34/50")

@@ -71,7 +71,7 @@ class BlazePoseNet(nn.Module):
         return set(self._head)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(B, 3 + E, 256, 256)`` -> mask logits ``(B, 1, 256, 256)`` and heatmap logits ``(B, 39, 64, 64)`` or None."""
+        """``(B, 3 + E, n, n)`` -> mask logits ``(B, 1, n, n)`` and heatmap logits ``(B, 39, n/4, n/4)`` or None."""
         outs = self.net(x)
         mask = outs[0] * self.calibration[0] + self.calibration[1]
         return mask, (outs[1] if len(outs) > 1 else None)

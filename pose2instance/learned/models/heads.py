@@ -42,7 +42,8 @@ class DecoderHead(nn.Module):
 
 
 class ShapeHead(nn.Module):
-    """The cascade's shape likelihood: ``sigmoid(heatmap logits)`` ``(B, 17, ...)`` -> 1x1 conv -> ``(B, 1, ...)`` logit."""
+    """The cascade's shape likelihood: ``sigmoid(heatmap logits)`` ``(B, 17, ...)`` -> 1x1 conv -> ``(B, 1, ...)``
+    logit."""
 
     def __init__(self, num_keypoints: int = 17):
         super().__init__()

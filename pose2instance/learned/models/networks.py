@@ -16,7 +16,8 @@ Variants (:data:`VARIANTS`):
   core (:mod:`pose2instance.priors`) computed on the crop from the given keypoints.
 
 Inputs: ``(B, 3 + P (+ 1), n, n)`` float32, RGB in ``[0, 1]`` then ``P`` prior channels
-(``P = 0`` except for ``pose``), then, with ``score_input``, a pretrained person score in ``[0, 1]``. Outputs (dict): ``"mask"`` ``(B, 1, n, n)`` logits
+(``P = 0`` except for ``pose``), then, with ``score_input``, a pretrained person score in ``[0, 1]``.
+Outputs (dict): ``"mask"`` ``(B, 1, n, n)`` logits
 at crop resolution; ``"heatmaps"`` ``(B, 17, n/4, n/4)`` logits for multitask/cascade.
 
 Checkpoints are ``model.safetensors`` + ``config.json`` (the :class:`ModelConfig`),
@@ -117,7 +118,8 @@ class ModelConfig:
         if not isinstance(self.priors, (list, tuple)) or len(self.priors) > self.MAX_PRIORS \
                 or not all(isinstance(p, str) for p in self.priors):
             raise ValueError(f"priors must be a list of at most {self.MAX_PRIORS} prior names, got "
-                             f"{type(self.priors).__name__} of {len(self.priors) if hasattr(self.priors, '__len__') else '?'}")
+                             f"{type(self.priors).__name__} of "
+                             f"{len(self.priors) if hasattr(self.priors, '__len__') else '?'}")
         unknown = sorted(set(self.priors) - set(PRIORS))
         if unknown:
             raise ValueError(f"unknown prior(s) {unknown[:5]} in priors; choose from {', '.join(PRIORS)}")
@@ -203,7 +205,8 @@ class PersonNet(nn.Module):
         return self.config.in_channels
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``(B, C, n, n)`` (``C = config.in_channels``) -> ``{"mask": (B, 1, n, n), ["heatmaps": (B, 17, n/4, n/4)]}`` logits."""
+        """``(B, C, n, n)`` (``C = config.in_channels``) -> ``{"mask": (B, 1, n, n), ["heatmaps": (B, 17, n/4, n/4)]}``
+        logits."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self.config.variant} network expects (B, {self.in_channels}, n, n) input, "
                              f"got {tuple(x.shape)}")
@@ -253,7 +256,8 @@ def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_model(model: PersonNet, directory: str | Path) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (each atomically); returns the weights path."""
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` (each atomically); returns the weights
+    path."""
     net = getattr(model, "module", model)
     directory = Path(directory)
     config = json.dumps(net.config.to_json(), indent=2)
@@ -303,7 +307,8 @@ def checkpoint_config(path: str | Path) -> ModelConfig:
     return read_config(weights, meta)
 
 
-def load_model(path: str | Path, device: str | torch.device | None = "cpu", config: ModelConfig | None = None) -> PersonNet:
+def load_model(path: str | Path, device: str | torch.device | None = "cpu",
+               config: ModelConfig | None = None) -> PersonNet:
     """Load a network from ``model.safetensors`` (or its folder) and the config beside it.
 
     Args:

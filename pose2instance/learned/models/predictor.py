@@ -65,7 +65,8 @@ class Predictor:
     def __init__(self, model: PersonNet | str | Path, device: str | torch.device | None = None, batch_size: int = 32,
                  flip: bool = False, crop_size: int | None = None):
         self.device = torch.device(device) if device is not None else default_device()
-        self.model = (load_model(model, self.device) if isinstance(model, (str, Path)) else model).to(self.device).eval()
+        self.model = load_model(model, self.device) if isinstance(model, (str, Path)) else model
+        self.model = self.model.to(self.device).eval()
         self.config = self.model.config
         self.batch_size = batch_size
         self.flip = flip
@@ -124,7 +125,8 @@ class Predictor:
         return torch.cat(out) if out else x.new_zeros((0, n, n))
 
     def logits(self, image: np.ndarray, persons: Persons) -> np.ndarray:
-        """``(N, H, W)`` float32 mask logit of each person in image coordinates (:data:`OUTSIDE_LOGIT` outside its window)."""
+        """``(N, H, W)`` float32 mask logit of each person in image coordinates (:data:`OUTSIDE_LOGIT` outside its
+        window)."""
         if image.shape[:2] != tuple(persons.image_size):
             raise ValueError(f"image is {image.shape[1]}x{image.shape[0]} but persons are for "
                              f"{persons.image_size[1]}x{persons.image_size[0]}")

@@ -49,7 +49,8 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor],
+                        metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file atomically; tensors are made contiguous CPU copies."""
     from safetensors.torch import save_file
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}

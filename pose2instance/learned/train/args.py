@@ -16,7 +16,8 @@ probability = number_in(0.0, 1.0)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Register the ``train`` options on ``p`` (for ``pose2instance train`` and ``python -m pose2instance.learned.train``)."""
+    """Register the ``train`` options on ``p`` (for ``pose2instance train`` and
+    ``python -m pose2instance.learned.train``)."""
     d = p.add_argument_group("data")
     d.add_argument("--annotations", type=Path, nargs="+", required=True,
                    help="COCO person annotation files (keypoints optional; crowd regions are ignored)")
@@ -31,14 +32,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "neither trained on nor used for validation, and --val-fraction is carved from the rest; "
                         "report on it with `evaluate --held-out F --split-seed S`")
     d.add_argument("--split-seed", type=int, default=0, help="seed of the splits by image id")
-    d.add_argument("--min-area", type=non_negative_float, default=400.0, help="skip persons whose mask is smaller (pixels)")
+    d.add_argument("--min-area", type=non_negative_float, default=400.0,
+                   help="skip persons whose mask is smaller (pixels)")
     d.add_argument("--require-keypoints", action="store_true", help="train only on persons with labelled keypoints")
     d.add_argument("--no-augment", action="store_true", help="no augmentation at all")
     d.add_argument("--scale-jitter", type=number_in(0.0, 0.9), default=0.25)
     d.add_argument("--shift-jitter", type=number_in(0.0, 1.0), default=0.08)
     d.add_argument("--copy-paste", type=probability, default=0.0, metavar="P",
                    help="probability of pasting 1-2 masked people of other images in front of / behind the target")
-    d.add_argument("--colour-jitter", type=number_in(0.0, 1.0), default=0.0, help="brightness / contrast / saturation strength")
+    d.add_argument("--colour-jitter", type=number_in(0.0, 1.0), default=0.0,
+                   help="brightness / contrast / saturation strength")
     d.add_argument("--truncate", type=probability, default=0.0, metavar="P",
                    help="probability of cutting a side of the crop off as an image border")
     d.add_argument("--rotate", type=number_in(0.0, 180.0), default=0.0, metavar="DEG",

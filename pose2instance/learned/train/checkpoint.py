@@ -93,7 +93,8 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def resume_candidates(out: Path) -> list[Path]:
-    """The checkpoints to resume from, best first: the one ``checkpoints/latest`` names, then the others newest first."""
+    """The checkpoints to resume from, best first: the one ``checkpoints/latest`` names, then the others newest
+    first."""
     root = out / "checkpoints"
     pointer = root / "latest"
     first = [root / pointer.read_text(errors="replace").strip()] if pointer.is_file() else []

@@ -502,7 +502,8 @@ def _train(args, env: Dist) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = add_train_arguments(argparse.ArgumentParser(prog="pose2instance train", description=__doc__.split("\n\n")[0]))
+    parser = add_train_arguments(argparse.ArgumentParser(prog="pose2instance train",
+                                                         description=__doc__.split("\n\n")[0]))
     args = parser.parse_args(argv)
     apply_limit_arguments(args)
     try:
