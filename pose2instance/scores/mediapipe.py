@@ -231,6 +231,10 @@ class BlazePoseLandmarker:
             world_landmarks=out[p["world"]].reshape(POSE_NUM_LANDMARKS, 3),
         )
 
+    def mask_logits(self, crop: np.ndarray) -> np.ndarray:
+        """``(256, 256)`` mask logits of a crop already made: ``(256, 256, 3)`` float32 RGB in ``[0, 1]``."""
+        return self.model(crop)[self._positions["mask"]][..., 0]
+
     def landmarks(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """The 33 body landmarks in image pixels, ``(33, 5)`` float32 ``(x, y, z, visibility, presence)``.
 
