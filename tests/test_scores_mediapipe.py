@@ -103,3 +103,12 @@ def test_find_model_prefers_the_packaged_copy():
     assert path.suffix == ".tflite" and path.parent.name == "mediapipe" and path.parent.parent.name == "assets"
     with pytest.raises(FileNotFoundError, match="no_such_model.tflite"):
         find_model("no_such_model")
+
+
+def test_mask_logits_of_a_prepared_crop_are_those_of_run_crop(demo):
+    from pose2instance.scores.mediapipe import BlazePoseLandmarker
+    image, persons = demo
+    landmarker = BlazePoseLandmarker()
+    crop = CropWindow.around_pixels(persons.boxes[0], 1.25)
+    prepared = landmarker.mask_logits(crop.extract(image, 256))
+    assert np.array_equal(prepared, landmarker.run_crop(image, crop).mask_logits)
