@@ -411,17 +411,19 @@ def _calibrate(run: Run, stop: StopOnInterrupt) -> None:
         log_scale.fill_(-math.log(max(float(raw.abs().mean()), 1.0)))
     optimizer = torch.optim.LBFGS([log_scale], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
 
-    def loss_fn():
+    def mask_bce(scale: torch.Tensor) -> torch.Tensor:
+        bce = F.binary_cross_entropy_with_logits(raw * scale + shift, target, reduction="none")
+        return (bce * valid).sum() / valid.sum().clamp(min=1.0)
+
+    def closure():
         optimizer.zero_grad()
-        bce = F.binary_cross_entropy_with_logits(raw * log_scale.exp() + shift, target, reduction="none")
-        loss = (bce * valid).sum() / valid.sum().clamp(min=1.0)
+        loss = mask_bce(log_scale.exp())
         loss.backward()
         return loss
-    optimizer.step(loss_fn)
+    optimizer.step(closure)
     with torch.no_grad():
         param[0] = log_scale.exp()
-        loss = (F.binary_cross_entropy_with_logits(raw * param[0] + param[1], target, reduction="none") * valid).sum() \
-            / valid.sum().clamp(min=1.0)
+        loss = mask_bce(param[0])
     if run.env.main:
         print(f"calibrated the pretrained mask on {len(raw)} crops: scale {param[0].item():.4g}, "
               f"mask BCE {float(loss):.4f}", file=sys.stderr)
