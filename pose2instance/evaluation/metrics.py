@@ -27,7 +27,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..io import mask_to_rle, masks_to_rles, results_entries, segmentation_to_mask
+from ..io import masks_to_rles, results_entries
+from ..io.rle import checked_segmentation
 
 IOU_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 AP_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -290,9 +291,9 @@ class InstanceEvaluator:
         return out
 
     def _gt_for_ap(self) -> dict:
-        """The ground truth of the evaluated images, for pycocotools: every segmentation re-encoded as a checked
-        compressed RLE (pycocotools crashes on a NaN or huge polygon coordinate, a crowd region's too), the
-        persons outside the evaluated subset turned into ignored crowd."""
+        """The ground truth of the evaluated images, for pycocotools: every segmentation checked
+        (:func:`~pose2instance.io.rle.checked_segmentation`: pycocotools crashes on a NaN or huge polygon
+        coordinate, a crowd region's too), the persons outside the evaluated subset turned into ignored crowd."""
         evaluated = set(self.image_ids)
         images = [im for im in self.gt_dataset["images"] if int(im["id"]) in evaluated]
         sizes = {int(im["id"]): (int(im["height"]), int(im["width"])) for im in images}
@@ -302,11 +303,11 @@ class InstanceEvaluator:
             if a.get("category_id", self.category_id) != self.category_id or image_id not in evaluated:
                 continue
             try:
-                rle = mask_to_rle(segmentation_to_mask(a.get("segmentation", []), *sizes[image_id]))
+                segmentation = checked_segmentation(a.get("segmentation", []), *sizes[image_id])
             except ValueError as e:
                 raise ValueError(f"annotation id {a.get('id')} (image {image_id}): bad 'segmentation': {e}") from None
             crowd = 1 if a.get("iscrowd", 0) or int(a["id"]) not in self.evaluated_ids else 0
-            anns.append(dict(a, segmentation=rle, iscrowd=crowd))
+            anns.append(dict(a, segmentation=segmentation, iscrowd=crowd))
         return {**{k: v for k, v in self.gt_dataset.items() if k not in ("annotations", "images")},
                 "images": images, "annotations": anns}
 

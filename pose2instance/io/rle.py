@@ -2,7 +2,8 @@
 
 pycocotools trusts its input: a polygon with a NaN or a coordinate of ``1e12`` exhausts
 memory, and an RLE whose run lengths do not add up to ``H * W`` writes past its buffer.
-So :func:`segmentation_to_mask` checks every segmentation first and raises
+So :func:`checked_segmentation` (which :func:`segmentation_to_mask` and the COCO AP's ground truth go
+through) checks every segmentation first and raises
 ``ValueError`` saying what is wrong: polygons of finite numbers, an even count of at
 least 6, within one image size of the image; RLE ``size`` equal to the image's and
 within :data:`pose2instance.limits.LIMITS`; run lengths that are non-negative and add
@@ -41,35 +42,50 @@ def rle_to_mask(rle: Mapping) -> np.ndarray:
     return segmentation_to_mask(dict(rle), h, w)
 
 
-def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
-    """A COCO ``segmentation`` field (polygons, RLE or uncompressed RLE) -> ``(H, W)`` bool mask.
+def checked_segmentation(segmentation: Any, height: int, width: int) -> list[list[float]] | dict:
+    """A COCO ``segmentation`` field checked as in the module doc, in a form pycocotools reads safely, nothing decoded.
+
+    Returns:
+        the polygons of at least 3 points as lists of floats, or the RLE with ``size`` ``[height, width]`` and
+        integer ``counts`` (a list) or the compressed ``counts`` string.
 
     Raises:
-        ValueError: a malformed segmentation (see the module doc), or ``H * W`` over the pixel limit.
+        ValueError: a malformed segmentation, or ``H * W`` over the pixel limit.
     """
     check_pixels(height, width, "segmentation")
     if isinstance(segmentation, list):
-        polys = _polygons(segmentation, height, width)
-        if not polys:
-            return np.zeros((height, width), bool)
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-    elif isinstance(segmentation, Mapping) and "counts" in segmentation:
+        return _polygons(segmentation, height, width)
+    if isinstance(segmentation, Mapping) and "counts" in segmentation:
         if _rle_size(segmentation) != (height, width):
             raise ValueError(f"RLE size {segmentation['size']} is not the image's [{height}, {width}]")
         counts = segmentation["counts"]
         if isinstance(counts, (list, tuple, np.ndarray)):
             _check_runs(counts, height * width)
-            rle = mask_utils.frPyObjects({"size": [height, width], "counts": [int(c) for c in counts]},
-                                         height, width)
-        elif isinstance(counts, (str, bytes)):
+            return {"size": [height, width], "counts": [int(c) for c in counts]}
+        if isinstance(counts, (str, bytes)):
             text = counts.decode("ascii", "replace") if isinstance(counts, bytes) else counts
             _check_runs(compressed_counts(text), height * width)
-            rle = {"size": [height, width], "counts": text.encode("ascii")}
-        else:
-            raise ValueError(f"RLE 'counts' must be a string or a list of integers, got {type(counts).__name__}")
+            return {"size": [height, width], "counts": text}
+        raise ValueError(f"RLE 'counts' must be a string or a list of integers, got {type(counts).__name__}")
+    raise ValueError(f"unknown segmentation format {type(segmentation).__name__} (expected a list of "
+                     "polygons or an RLE object with 'size' and 'counts')")
+
+
+def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """A COCO ``segmentation`` field (polygons, RLE or uncompressed RLE) -> ``(H, W)`` bool mask.
+
+    Raises:
+        ValueError: a malformed segmentation (see :func:`checked_segmentation`), or ``H * W`` over the pixel limit.
+    """
+    checked = checked_segmentation(segmentation, height, width)
+    if isinstance(checked, list):
+        if not checked:
+            return np.zeros((height, width), bool)
+        rle = mask_utils.merge(mask_utils.frPyObjects(checked, height, width))
+    elif isinstance(checked["counts"], list):
+        rle = mask_utils.frPyObjects(checked, height, width)
     else:
-        raise ValueError(f"unknown segmentation format {type(segmentation).__name__} (expected a list of "
-                         "polygons or an RLE object with 'size' and 'counts')")
+        rle = {"size": checked["size"], "counts": checked["counts"].encode("ascii")}
     return mask_utils.decode(rle).astype(bool)
 
 
