@@ -293,7 +293,6 @@ def _print_segmented(done: dict) -> None:
 def cmd_evaluate(args) -> int:
     from .cluster import parse_shard, run_on_dask
     from .evaluation import format_tables, merge_shards
-    from .evaluation.loop import check_shard
     from .io import CocoPersons, read_json, write_json
 
     inputs = [args.annotations] + ([Path(args.keypoints)] if args.keypoints not in ("gt", "estimated") else [])
@@ -307,13 +306,10 @@ def cmd_evaluate(args) -> int:
             print(f"shard {k} of {n}: {report['images']} images; wrote {args.out}/shard.json")
             return 1 if report["failed"] and not report["images"] else 0
         if args.merge or args.dask:
-            if args.merge:
-                shards = [read_json(Path(d) / "shard.json") for d in args.merge]
-                for d, shard in zip(args.merge, shards):
-                    check_shard(shard, dataset, str(Path(d) / "shard.json"))
-            else:
-                shards = run_on_dask(args.dask, args.argv, args.out, args.shards, main)
-            report = merge_shards(dataset, shards, args.out, args.baseline)
+            files = [Path(d) / "shard.json" for d in args.merge] if args.merge else None
+            shards = [read_json(f) for f in files] if files else \
+                run_on_dask(args.dask, args.argv, args.out, args.shards, main)
+            report = merge_shards(dataset, shards, args.out, args.baseline, [str(f) for f in files or []])
             if args.merge and args.ignore_duplicates != report["duplicates_ignored"]:
                 print(f"note: the shards were evaluated {'with' if report['duplicates_ignored'] else 'without'} "
                       "--ignore-duplicates, and --merge keeps what they did", file=sys.stderr)
@@ -475,11 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        out = getattr(args, "out", None)
-        left = sorted(p.name for p in Path(out).glob("results_*.json")) if out and Path(out).is_dir() else []
-        finished = bool(out) and (Path(out) / "metrics.json").is_file() and args.command == "evaluate"
-        note = ("" if not left or finished else f"; {', '.join(left)} in {out} may be of an unfinished report "
-                "(metrics.json is written last)")
+        out = Path(args.out) if args.command == "evaluate" else None
+        left = sorted(p.name for p in out.glob("results_*.json")) if out and not (out / "metrics.json").is_file() \
+            else []
+        note = f"; {', '.join(left)} in {out} may be of an unfinished report (metrics.json is written last)" \
+            if left else ""
         print(f"\npose2instance {args.command}: interrupted before the end{note}. Every file is written whole, "
               "so none is half-written.", file=sys.stderr)
         return 130

@@ -207,9 +207,10 @@ def annotation_fingerprint(dataset: CocoPersons) -> str:
     return digest.hexdigest()
 
 
-def check_shard(report: Any, dataset: CocoPersons, source: str) -> None:
-    """Refuse a ``shard.json`` that is not one of ``evaluate --shard`` on this annotation file, or whose results
-    were edited (an image not in the file, an RLE of another size), naming ``source``.
+def check_shard(report: Any, dataset: CocoPersons, source: str, fingerprint: str) -> None:
+    """Refuse a ``shard.json`` that is not one of ``evaluate --shard`` on this annotation file (whose
+    :func:`annotation_fingerprint` is ``fingerprint``), or whose results were edited (an image not in the file,
+    an RLE of another size), naming ``source``.
 
     Raises:
         ValueError: naming ``source`` and what is wrong.
@@ -223,9 +224,9 @@ def check_shard(report: Any, dataset: CocoPersons, source: str) -> None:
             and isinstance(report.get("timing_s"), dict) and isinstance(report.get("failed"), list)
             and isinstance(report.get("images"), int)):
         raise bad("missing or invalid 'state', 'timing_s', 'failed' or 'images'")
-    fingerprint = state.get("annotations_sha256")
-    if fingerprint != annotation_fingerprint(dataset):
-        raise bad("it was evaluated on another annotation file" if fingerprint else "it records no annotation file")
+    recorded = state.get("annotations_sha256")
+    if recorded != fingerprint:
+        raise bad("it was evaluated on another annotation file" if recorded else "it records no annotation file")
     for method, records in state["methods"].items():
         if not isinstance(records, list):
             raise bad(f"method {method!r}: records must be a list")
@@ -244,7 +245,7 @@ def check_shard(report: Any, dataset: CocoPersons, source: str) -> None:
 
 
 def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Path | None = None,
-                 baseline: str = "oracle-box") -> dict:
+                 baseline: str = "oracle-box", sources: Sequence[str] | None = None) -> dict:
     """The report of one run from the reports of runs over disjoint parts of the images (``with_state=True``).
 
     Every number is the one a single run over all those images (in ascending id order)
@@ -253,8 +254,9 @@ def merge_shards(dataset: CocoPersons, shards: Sequence[dict], out_dir: str | Pa
     """
     if not shards:
         raise ValueError("no shard to merge")
-    for i, shard in enumerate(shards):
-        check_shard(shard, dataset, f"shard {i}")
+    fingerprint = annotation_fingerprint(dataset)
+    for i, shard in enumerate(shards):  # each checked by check_shard, named by ``sources`` (default: its position)
+        check_shard(shard, dataset, sources[i] if sources else f"shard {i}", fingerprint)
     parts = [r.get("shard") for r in shards]
     if all(parts):
         n = parts[0]["n"]

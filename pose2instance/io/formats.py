@@ -134,15 +134,14 @@ def load_boxes(path: str | Path, image_path: str | Path, image_size: tuple[int, 
         ``(boxes, image_id)``: ``(M, 4)`` float32 XYXY, and the file's id of the image.
     """
     file, image_path = PeopleFile.read(path), Path(image_path)
-    if file.format == "coco":
+    if file.format == "coco":  # CocoPersons has checked its boxes against its images
         ds, image_id = _coco_image(file, image_path, image_size, image_id)
-        boxes = ds.persons(image_id, with_masks=False).boxes
-    elif file.format == "results":
-        image_id = _pick_result_image(file, image_path, image_id)
-        boxes = read_detection_boxes(file.data, file.path, image_id)
-    else:
+        return ds.persons(image_id, with_masks=False).boxes, image_id
+    if file.format != "results":
         raise FormatError(f"{file.path}: a {file.format} file holds no person boxes; give a COCO annotation or "
                           "detection results file")
+    image_id = _pick_result_image(file, image_path, image_id)
+    boxes = read_detection_boxes(file.data, file.path, image_id)
     for i, box in enumerate(boxes):
         check_box_near_image(box, image_size, f"{file.path}: image {image_id}, box {i}")
     return boxes, image_id
