@@ -70,24 +70,29 @@ def _probe_speed(probe: Path, wall_s: float) -> tuple[float, float]:
     return sum(seconds[1:]) / (len(seconds) - 1), max(wall_s - sum(seconds[1:]), 0.0)
 
 
-def _last_checkpoint(run: Path) -> Path | None:
+def last_checkpoint(run: Path) -> Path | None:
     """The newest ``checkpoints/step_N`` folder of a run, or None."""
     steps = sorted(run.glob("checkpoints/step_*"))
     return steps[-1] if steps else None
 
 
+def device_environment(pack: Path) -> dict:
+    """The environment of a training process on the GPU machine: the pack's score cache, this checkout, and the
+    carried wheels (``.whl``) of the packages that machine lacks, installed into a folder of their own."""
+    env = dict(os.environ, POSE2INSTANCE_CACHE=str(pack / "cache"), PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    missing = [w for w in sorted(WHEELS.glob("*.whl")) if importlib.util.find_spec(w.name.split("-")[0]) is None]
+    if missing:
+        site = Path("/tmp/pose2instance_site")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                        "--upgrade", "--target", str(site), *map(str, missing)], check=True)
+        env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    return env
+
+
 def device(args) -> int:
     """On the GPU machine: install the wheel, probe the speed, train for the budget, copy the results to --out."""
     started = time.time()
-    env = dict(os.environ, POSE2INSTANCE_CACHE=str(args.pack / "cache"), PYTHONUNBUFFERED="1")
-    wheels = sorted(WHEELS.glob("*.whl"))
-    if wheels and importlib.util.find_spec("pycocotools") is None:
-        site = Path("/tmp/pose2instance_site")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                        "--target", str(site), *map(str, wheels)], check=True)
-        env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
-    else:
-        env["PYTHONPATH"] = str(ROOT)
+    env = device_environment(args.pack)
     options = ["--device", args.device, "--workers", str(args.workers), "--no-final-eval", "--checkpoint-every", "1000",
                "--batch-size", str(args.batch_size)]  # the probe runs at the batch size it measures for
     work = Path(args.work)
@@ -108,7 +113,7 @@ def device(args) -> int:
         subprocess.run(command, check=True, env=env, cwd=ROOT, timeout=max(left, 60.0))
         finished, source = True, run
     except subprocess.TimeoutExpired:
-        finished, source = False, _last_checkpoint(run)
+        finished, source = False, last_checkpoint(run)
         if source is None:
             raise RuntimeError(f"training passed the budget before its first checkpoint ({run})") from None
     report = {"recipe": args.recipe, "steps": steps, "finished": finished, "weights_from": source.name,

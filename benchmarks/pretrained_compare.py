@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -48,9 +47,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_choice import FILES, HELD_OUT, VALIDATION, choice_text, criterion, evaluate  # noqa: E402
+from gpu_train import WHEELS, device_environment, last_checkpoint  # noqa: E402
 from train_compare import ANNOTATIONS  # noqa: E402
 
-PACK, WHEELS = ROOT / ".pack", ROOT / ".whl"
+PACK = ROOT / ".pack"
 WHEEL_PINS = ("pycocotools==2.0.11", "tflite==2.18.0")
 BLAZEPOSE_RECIPE = ["--backbone", "blazepose", "--crop-size", "256", "--calibrate-steps", "16", "--lr", "1e-4",
                     "--warmup-steps", "100", "--batch-size", "16", "--copy-paste", "0.5", "--truncate", "0.2",
@@ -84,18 +84,6 @@ def prepare(args) -> int:
     print(f"pack: {summary['bytes'] / 2**20:.1f} MiB; device run: carry ['.pack', '.whl'], command: "
           "python3 benchmarks/pretrained_compare.py device --minutes 8")
     return 0
-
-
-def _environment(pack: Path) -> dict:
-    env = dict(os.environ, POSE2INSTANCE_CACHE=str(pack / "cache"), PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
-    missing = [w for w in sorted(WHEELS.glob("*.whl"))
-               if importlib.util.find_spec(w.name.split("-")[0]) is None]
-    if missing:
-        site = Path("/tmp/pose2instance_site")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                        "--target", str(site), *map(str, missing)], check=True)
-        env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
-    return env
 
 
 def _seconds_per_step(run: Path) -> float:
@@ -145,16 +133,8 @@ def _train_all(args, names: list[str], env: dict, annotations: Path, work: Path,
             "total_s": round(time.time() - started, 1), "options": options}
 
 
-def _weights_of(run: Path) -> Path | None:
-    """The final weights, else the newest checkpoint's."""
-    if (run / "model.safetensors").is_file():
-        return run
-    steps = sorted(run.glob("checkpoints/step_*"), key=lambda p: int(p.name.split("_")[1]))
-    return steps[-1] if steps else None
-
-
 def device(args) -> int:
-    env = _environment(args.pack)
+    env = device_environment(args.pack)
     work = Path(args.work)
     options = ["--device", args.device, "--workers", str(args.workers), "--threads", "1", "--checkpoint-every", "250",
                "--amp", "off"]  # fp32 (TF32): BlazePose's raw mask logits reach 1500, too coarse in bf16
@@ -163,7 +143,7 @@ def device(args) -> int:
     for k in range(0, len(args.runs), 2):  # two runs per tar keeps each file under 16 MiB
         with tarfile.open(args.out / f"runs_{k // 2}.tar", "w") as tar:
             for name in args.runs[k:k + 2]:
-                source = _weights_of(work / name)
+                source = work / name if (work / name / "model.safetensors").is_file() else last_checkpoint(work / name)
                 if source is None:
                     continue
                 for file in ("model.safetensors", "config.json"):
@@ -195,30 +175,19 @@ def evaluate_runs(args) -> int:
     from pose2instance.io import atomic_write_text, write_json
     from pose2instance.learned.models import default_model_path
 
-    runs = {name: args.out / name for name in args.runs if (args.out / name / "model.safetensors").is_file()}
-    runs["tiny"] = default_model_path().parent  # the shipped network: evaluate() reads <run>/model.safetensors
-    validation = {name: evaluate(_as_run(run), False, validation=True) for name, run in runs.items()}
+    runs = {name: args.out / name / "model.safetensors" for name in args.runs
+            if (args.out / name / "model.safetensors").is_file()}
+    runs["tiny"] = default_model_path()  # the network shipped before the fine-tuned BlazePose
+    validation = {name: evaluate(weights, False, validation=True) for name, weights in runs.items()}
     scores = {name: criterion(parts) for name, parts in validation.items()}
     best = max(scores, key=scores.get)
-    held = {name: evaluate(_as_run(runs[name]), False, validation=False) for name in dict.fromkeys([best, "tiny"])}
+    held = {name: evaluate(runs[name], False, validation=False) for name in dict.fromkeys([best, "tiny"])}
     text = choice_text(scores, validation, held, best)
     atomic_write_text(args.out / "choice.md", text)
     write_json(args.out / "choice.json", {"criterion": scores, "chosen": best, "validation": validation,
                                           "held_out": held}, indent=1)
     print(text)
     return 0
-
-
-def _as_run(folder: Path) -> Path:
-    """A folder whose ``model.safetensors`` is the run's weights (the shipped network lives as person_net.*)."""
-    if (folder / "model.safetensors").is_file():
-        return folder
-    link = Path("/tmp/pose2instance_shipped")
-    link.mkdir(exist_ok=True)
-    for suffix in ("safetensors", "json"):
-        shutil.copy2(folder / f"person_net.{suffix}", link / ("model.safetensors" if suffix == "safetensors"
-                                                              else "config.json"))
-    return link
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,14 +66,13 @@ def part_ids(dataset, file: str, validation: bool) -> list[int]:
     return split_image_ids(dataset.image_ids, HELD_OUT[file], 0)[1]
 
 
-def evaluate(run: Path, flip: bool, validation: bool) -> dict[str, dict]:
+def evaluate(weights: Path, flip: bool, validation: bool) -> dict[str, dict]:
     """``{part: {row: metrics}}``: the network's own masks and the geodesic fusion with its score."""
     from pose2instance.evaluation import evaluate_dataset
     from pose2instance.io import CocoPersons
     from pose2instance.learned.scores import LearnedMasks, LearnedScore
     from pose2instance.registry import make_methods
 
-    weights = run / "model.safetensors"
     out = {}
     for file in HELD_OUT:
         dataset = CocoPersons(ANNOTATIONS / file)
@@ -126,12 +125,13 @@ def main() -> None:
             t = time.time()
             subprocess.run(train_command(name, run, args.threads), check=True)
             print(f"trained {name} in {time.time() - t:.0f} s", file=sys.stderr)
-    validation = {(name, flip): evaluate(args.out / name, flip, validation=True)
+    validation = {(name, flip): evaluate(args.out / name / "model.safetensors", flip, validation=True)
                   for name in args.candidates for flip in (False, True)}
     scores = {key: criterion(parts) for key, parts in validation.items()}
     best = max(scores, key=scores.get)
     base = ("base", False)
-    held = {key: evaluate(args.out / key[0], key[1], validation=False) for key in dict.fromkeys([base, best])}
+    held = {key: evaluate(args.out / key[0] / "model.safetensors", key[1], validation=False)
+            for key in dict.fromkeys([base, best])}
 
     def label(key):
         return f"{key[0]}{' + flip' if key[1] else ''}"
