@@ -69,7 +69,7 @@ def test_converted_module_matches_litert_on_person_crops(name, person_crops):
     """Within 1e-4 of each output's range, or within LiteRT's own spread where that is larger.
 
     LiteRT's two CPU kernels (reference and XNNPACK) differ from each other on BlazePose's mask logits (range
-    about 2000) by up to 3e-4 of the range: float32 rounding, 4e-6 of the range at the first convolution, grows
+    about 2000) by up to 8.3e-4 of the range (``benchmarks/converter_agreement.py``): float32 rounding grows
     through the mask decoder. A conversion cannot be judged more finely than the interpreter agrees with itself.
     """
     interpreter = _litert(name, MODELS[name])
@@ -126,7 +126,7 @@ def test_pruned_outputs_and_added_input_channels_keep_the_pretrained_answer(pers
     assert len(mask_only.ops) < len(full.ops)
     wide = convert_tflite(find_model("pose_landmark_full"), outputs=["Identity_2"]).eval()
     wide.add_input_channels(5)
-    assert set(wide.extra_inputs) and all(float(p.abs().sum()) == 0 for p in wide.extra_inputs.values())
+    assert set(wide.extra_inputs) and all(int(torch.count_nonzero(p)) == 0 for p in wide.extra_inputs.values())
     x = torch.from_numpy(person_crops[0]).permute(2, 0, 1)[None]
     with torch.no_grad():
         reference = full(x)[2]
