@@ -15,6 +15,8 @@ Runs (:data:`RUNS`), all with :data:`BLAZEPOSE_RECIPE`:
   the 17 COCO heatmaps start as BlazePose's own);
 * ``bp-calibrated``: no training at all (BlazePose's mask, its scale calibrated; ``cpu --runs bp-calibrated``);
 * ``bp-pose-long``: ``bp-pose`` alone on the GPU, for more steps (``device --runs bp-pose-long --workers 14``);
+* second round (``device --runs bp-pose-lr3e-5-long bp-pose-lr1e-5-long bp-pose-lr3e-5-strong --workers 5``):
+  the chosen recipe for more steps, a learning rate of 1e-5, and stronger copy-paste, rotation and truncation;
 * ``tiny``: the shipped network, trained from scratch.
 
 Steps:
@@ -60,7 +62,13 @@ RUNS = {"bp-seg": ["--variant", "seg"], "bp-pose": ["--variant", "pose"],
         "bp-pose-frozen": ["--variant", "pose", "--freeze", "backbone"],
         "bp-multitask": ["--variant", "multitask"], "bp-cascade": ["--variant", "cascade"],
         "bp-calibrated": ["--variant", "seg", "--steps", "1", "--lr", "0", "--warmup-steps", "0"],
-        "bp-pose-long": ["--variant", "pose"]}
+        "bp-pose-long": ["--variant", "pose"],
+        # second round, three runs at once with more workers each (so more steps): the shipped recipe longer,
+        # a lower learning rate, and stronger occlusion and rotation against overfitting
+        "bp-pose-lr3e-5-long": ["--variant", "pose", "--lr", "3e-5"],
+        "bp-pose-lr1e-5-long": ["--variant", "pose", "--lr", "1e-5"],
+        "bp-pose-lr3e-5-strong": ["--variant", "pose", "--lr", "3e-5", "--copy-paste", "0.8", "--rotate", "30",
+                                  "--truncate", "0.3"]}
 
 
 def train_command(name: str, out: Path, annotations: Path, steps: int, extra: list[str]) -> list[str]:
