@@ -1,8 +1,8 @@
-"""The shipped network in PyTorch against the same network exported to ONNX and run with ONNX Runtime, one run.
+"""The shipped network in PyTorch against its shipped ONNX export run by ONNX Runtime, in one run.
 
-Exports the mask output of the shipped network (``torch.onnx.export``, opset 17, dynamic batch), then times both
-on the same random crops (batches of ``--batch``, ``--threads`` CPU threads each, median of ``--repeats``) and
-compares their mask logits. Needs ``pip install onnx onnxruntime`` (not a dependency of the package).
+Times both runtimes' :meth:`run` (the network alone) on the same random crops (batches of ``--batch``,
+``--threads`` CPU threads each, median of ``--repeats``) and compares their mask logits. The end-to-end
+comparison on real photos (inputs, network, paste-back, masks) is ``benchmarks/runtime_agreement.py``.
 
     python benchmarks/bench_onnx.py [--batch 16] [--threads 2] [--repeats 5]
 """
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 
 def main() -> None:
@@ -26,46 +24,33 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from pose2instance.learned.models import load_default_model
+    from pose2instance.learned.models import Predictor
+    from pose2instance.learned.onnx_net import OnnxPredictor
+    from pose2instance.learned.predictor import default_model_path
     torch.set_num_threads(args.threads)
-    model = load_default_model("cpu").eval()
-
-    class MaskOnly(torch.nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net(x)["mask"]
-
-    n = model.config.crop_size
-    x = torch.rand(args.batch, model.config.in_channels, n, n, generator=torch.Generator().manual_seed(0))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "person_net.onnx"
-        torch.onnx.export(MaskOnly(model), (x[:1],), str(path), input_names=["crops"], output_names=["mask"],
-                          dynamic_axes={"crops": {0: "batch"}, "mask": {0: "batch"}}, opset_version=17, dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    runtimes = {"torch": Predictor(default_model_path(), "cpu", args.batch),
+                "onnx": OnnxPredictor(batch_size=args.batch, threads=args.threads)}
+    config = runtimes["onnx"].config
+    n = config.crop_size
+    x = np.random.default_rng(0).random((args.batch, config.in_channels, n, n), dtype=np.float32)
 
     def timed(run) -> tuple[float, np.ndarray]:
-        out = run()  # warm-up
+        out = run(x)  # warm-up
         times = []
         for _ in range(args.repeats):
             t = time.perf_counter()
-            out = run()
+            out = run(x)
             times.append(time.perf_counter() - t)
         return 1e3 * statistics.median(times) / args.batch, out
 
-    with torch.inference_mode():
-        torch_ms, reference = timed(lambda: MaskOnly(model)(x).numpy())
-    ort_ms, got = timed(lambda: session.run(None, {"crops": x.numpy()})[0])
+    torch_ms, reference = timed(runtimes["torch"].run)
+    ort_ms, got = timed(runtimes["onnx"].run)
     print(f"| runtime | ms per crop ({n} px, batch {args.batch}, {args.threads} threads, median of {args.repeats}) |")
     print("|---|---|")
     print(f"| PyTorch {torch.__version__} | {torch_ms:.1f} |")
     print(f"| ONNX Runtime {ort.__version__} | {ort_ms:.1f} ({torch_ms / ort_ms:.2f}x faster) |")
     print(f"\nmask logits: max abs difference {np.abs(got - reference).max():.2e}, "
-          f"range {reference.max() - reference.min():.3g}")
+          f"range {np.ptp(reference):.3g}")
 
 
 if __name__ == "__main__":

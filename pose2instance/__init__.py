@@ -19,15 +19,21 @@ Nothing here imports torch.
 
 __version__ = "0.1.0"
 
-from .evaluation import coco_segm_ap, evaluate_dataset, paired_iou, summarize_ious
-from .fusion import box_masks, fuse, oracle_box_masks
-from .io import CocoPersons, load_image, load_keypoint_results, load_people, mask_to_rle, masks_to_rles, rle_to_mask
-from .layouts import to_coco17
-from .registry import METHODS, make_method, make_methods, predict_masks
-from .pipeline import MaskMethod, Pose2Instance
-from .priors import EuclideanPrior, GaussianHeatmapPrior, GeodesicPrior, make_prior
-from .registry import make_scorer
-from .structures import COCO_KEYPOINT_NAMES, COCO_SKELETON, Persons
+from importlib import import_module
+
+#: Where each public name lives; they are imported on first use, so ``import pose2instance`` (and the command
+#: line's start-up) stays cheap.
+_WHERE = {
+    **dict.fromkeys(("coco_segm_ap", "evaluate_dataset", "paired_iou", "summarize_ious"), ".evaluation"),
+    **dict.fromkeys(("box_masks", "fuse", "oracle_box_masks"), ".fusion"),
+    **dict.fromkeys(("CocoPersons", "load_image", "load_keypoint_results", "load_people", "mask_to_rle",
+                     "masks_to_rles", "rle_to_mask"), ".io"),
+    "to_coco17": ".layouts",
+    **dict.fromkeys(("METHODS", "make_method", "make_methods", "predict_masks", "make_scorer"), ".registry"),
+    **dict.fromkeys(("MaskMethod", "Pose2Instance"), ".pipeline"),
+    **dict.fromkeys(("EuclideanPrior", "GaussianHeatmapPrior", "GeodesicPrior", "make_prior"), ".priors"),
+    **dict.fromkeys(("COCO_KEYPOINT_NAMES", "COCO_SKELETON", "Persons"), ".structures"),
+}
 
 __all__ = [
     "Persons", "CocoPersons", "load_keypoint_results", "load_people", "to_coco17", "load_image", "mask_to_rle",
@@ -38,3 +44,9 @@ __all__ = [
     "make_scorer", "evaluate_dataset", "coco_segm_ap", "paired_iou", "summarize_ious",
     "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name], __name__), name)

@@ -1,4 +1,4 @@
-"""``pose2instance``: one command with subcommands (segment, evaluate, train, pack, demo, serve)."""
+"""``pose2instance``: one command with subcommands (segment, evaluate, train, pack, export-onnx, demo, serve)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tqdm import tqdm
 from . import __version__
 from .estimators import ESTIMATORS
 from .fusion import MIN_TEMPERATURE
-from .limits import add_limit_arguments, apply_limit_arguments, number_in, positive_int
+from .limits import KEEP_JOBS, MAX_UPLOAD_MB, add_limit_arguments, apply_limit_arguments, number_in, positive_int
 from .parallel import WorkerDied, default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
 from .segment import DEFAULT_SCORE, default_scorer, demo_files, find_people, segment_people
@@ -72,8 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "name, or the only one)")
     seg.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior "
                      "(heatmap-gdt needs estimator heatmaps: BlazePose)")
-    seg.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}, or blazepose without the "
-                     f"torch extra): {score_help()}")
+    seg.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}): {score_help()}")
     seg.add_argument("--out", type=Path, default=Path("pose2instance_out"), help="output folder")
     _fusion_args(seg)
     add_limit_arguments(seg)
@@ -152,14 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Segments the shipped COCO photo 790 (CC BY 2.0) from its ground-truth "
                                       "keypoints, prints each person's IoU next to the oracle-box baseline and "
                                       "writes the overlay.")
-    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; without the torch extra "
-                      "blazepose, without the mediapipe extra either the oracle)")
+    demo.add_argument("--score", default=None, help=f"person score (default {DEFAULT_SCORE}; blazepose, then the "
+                      "oracle, if ONNX Runtime or LiteRT is missing)")
     demo.add_argument("--prior", choices=FUSION_PRIORS, default="geodesic", help="keypoint prior")
     demo.add_argument("--out", type=Path, default=Path("pose2instance_demo"), help="output folder")
     _fusion_args(demo)
     add_limit_arguments(demo)
 
-    from .web.server import KEEP_JOBS, MAX_UPLOAD_MB
+    export = sub.add_parser("export-onnx", help="export a trained network to ONNX (runs without torch)", **fmt,
+                            description="Writes the mask output of a PyTorch checkpoint as one .onnx file, its model "
+                                        "config in the file's metadata. Use it as `--score learned:OUT.onnx` or "
+                                        "`--learned-model OUT.onnx`: ONNX Runtime runs it on the CPU, without torch. "
+                                        "Needs the torch extra.")
+    export.add_argument("model", type=Path, help="checkpoint: a .safetensors file or a training run folder")
+    export.add_argument("out", type=Path, help="the .onnx file to write")
+    export.add_argument("--check", action="store_true", help="then run both on random crops and print the largest "
+                        "difference of the mask logits")
+    add_limit_arguments(export)
+
     srv = sub.add_parser("serve", help="a local web page to try it on your own photos", **fmt,
                          description="Starts a web page: upload a photo (or use the demo photo), optionally keypoint, "
                                      "box and ground-truth files, choose estimator, score and prior, see each "
@@ -224,9 +233,11 @@ def _batch_image_id(path: Path, position: int) -> int:
 
 def cmd_segment(args) -> int:
     from .estimators import make_estimator
-    from .io import write_results
+    from .io import check_image_file, write_results
 
     paths = _image_paths(args.images)
+    if len(paths) == 1:  # a missing or unreadable photo is refused before any model loads (a batch goes on)
+        check_image_file(paths[0])
     if len(paths) > 1 and args.image_id is not None:
         raise ValueError("--image-id picks the image of a keypoints file for one photo; give one IMAGE with it")
     if args.keypoints is not None and args.boxes is not None:
@@ -438,6 +449,32 @@ def cmd_pack(args) -> int:
     return 0
 
 
+def cmd_export_onnx(args) -> int:
+    if args.out.suffix.lower() != ".onnx":
+        raise ValueError(f"{args.out}: the output file must end in .onnx")
+    from .learned.config import checkpoint_config
+    checkpoint_config(args.model)  # a missing or bad checkpoint is refused before torch loads
+    try:
+        from .learned.models import load_model
+        from .learned.onnx_net import OnnxPredictor, export_onnx
+        model = load_model(args.model, "cpu")
+    except ImportError as e:
+        raise ImportError(f'{e}; export-onnx needs the torch extra: pip install "pose2instance[torch]"') from e
+    export_onnx(model, args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
+    if args.check:
+        import torch
+        config = model.config
+        x = torch.rand(4, config.in_channels, config.crop_size, config.crop_size,
+                       generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            reference = model(x)["mask"][:, 0].numpy()
+        got = OnnxPredictor(args.out).run(x.numpy())
+        print(f"mask logits on 4 random crops: largest difference {np.abs(got - reference).max():.2e} "
+              f"(their range {np.ptp(reference):.3g})")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .web import serve
     if not 0 <= args.port <= 65535:
@@ -464,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_limit_arguments(args)
     args.argv = argv
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo, "serve": cmd_serve,
-                "pack": cmd_pack}
+                "pack": cmd_pack, "export-onnx": cmd_export_onnx}
     try:
         return commands[args.command](args)
     except (ValueError, ImportError, OSError, WorkerDied) as e:  # our errors name the bad input

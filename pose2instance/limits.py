@@ -93,3 +93,9 @@ def add_limit_arguments(p: argparse.ArgumentParser) -> None:
 def apply_limit_arguments(args: argparse.Namespace) -> None:
     """Set the process's limits from parsed :func:`add_limit_arguments` options."""
     set_limits(max_pixels=args.max_pixels, max_people=args.max_people)
+
+
+#: The web page's default limit of one request's body (photo and JSON files together), in megabytes.
+MAX_UPLOAD_MB = 25
+#: The web page's default number of finished jobs whose files are kept (older ones are deleted).
+KEEP_JOBS = 20

@@ -14,8 +14,8 @@ score-map file or folder.
 * one training-free Pose2Instance per prior of :data:`FUSION_PRIORS` (``euclidean``,
   ``geodesic``, ``heatmap``, ``heatmap-gdt``), taking the fusion options (``temperature``,
   ``box_weight``, ``background`` ...);
-* ``learned`` - the learned network's own masks (needs torch; option ``learned_model``:
-  a checkpoint path or a network, default the shipped one).
+* ``learned`` - the learned network's own masks (option ``learned_model``: an ``.onnx`` file, a PyTorch
+  checkpoint path or a network (torch), default the shipped one, run by ONNX Runtime).
 
 A new method is a :class:`MaskMethod` subclass plus one entry here; callers read its
 ``needs_*`` attributes instead of testing names.
@@ -24,13 +24,15 @@ A new method is a :class:`MaskMethod` subclass plus one entry here; callers read
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .pipeline import BoxMasks, MaskMethod, OracleBoxMasks, Pose2Instance
 from .scores import FileScore, OracleScore, PersonScorer
 from .structures import Persons
+
+if TYPE_CHECKING:
+    from .pipeline import MaskMethod
 
 #: The priors the training-free fusion is offered with (the per-keypoint / per-limb
 #: Euclidean channels share the skeleton's affinity, so they are no methods of their own).
@@ -38,24 +40,30 @@ FUSION_PRIORS = ("euclidean", "geodesic", "heatmap", "heatmap-gdt")
 
 
 def _learned_masks(model: Any) -> MaskMethod:
-    try:
-        from .learned.scores import LearnedMasks
-    except ImportError as e:
-        raise ImportError(f'the learned method needs torch: pip install "pose2instance[torch]" ({e})') from e
+    from .learned.scores import LearnedMasks
     return LearnedMasks(model)
 
 
 def _fusion(prior: str) -> Callable[..., MaskMethod]:
     def build(learned_model: Any = None, **fusion: Any) -> MaskMethod:
+        from .pipeline import Pose2Instance
         return Pose2Instance(prior, **fusion)
     return build
 
 
-#: The method registry: name -> factory taking the fusion options and ``learned_model``.
+def _baseline(kind: str) -> Callable[..., MaskMethod]:
+    def build(learned_model: Any = None, **fusion: Any) -> MaskMethod:
+        from .pipeline import BoxMasks, OracleBoxMasks
+        return BoxMasks() if kind == "box" else OracleBoxMasks(kind)
+    return build
+
+
+#: The method registry: name -> factory taking the fusion options and ``learned_model`` (each imports what it
+#: builds only when called).
 METHODS: dict[str, Callable[..., MaskMethod]] = {
-    "box": lambda learned_model=None, **fusion: BoxMasks(),
-    "oracle-box": lambda learned_model=None, **fusion: OracleBoxMasks("share"),
-    "oracle-box-nearest": lambda learned_model=None, **fusion: OracleBoxMasks("nearest"),
+    "box": _baseline("box"),
+    "oracle-box": _baseline("share"),
+    "oracle-box-nearest": _baseline("nearest"),
     **{prior: _fusion(prior) for prior in FUSION_PRIORS},
     "learned": lambda learned_model=None, **fusion: _learned_masks(learned_model),
 }
@@ -97,10 +105,7 @@ def _deeplab(arg: str | None) -> PersonScorer:
 
 
 def _learned(arg: str | None) -> PersonScorer:
-    try:
-        from .learned.scores import LearnedScore
-    except ImportError as e:
-        raise ImportError(f'the learned person score needs torch: pip install "pose2instance[torch]" ({e})') from e
+    from .learned.scores import LearnedScore
     return LearnedScore(arg)
 
 
@@ -115,9 +120,10 @@ SCORES: dict[str, Callable[[str | None], PersonScorer]] = {
 #: What each registry entry is, for help texts.
 SCORE_HELP = {
     "oracle": "union of the ground-truth masks (an upper bound; needs an annotation file)",
-    "blazepose": "BlazePose's person mask on a crop per person box (mediapipe extra)",
-    "selfie": "MediaPipe selfie segmentation of the whole image (mediapipe extra)",
-    "learned": "the shipped learned network (learned:PATH for your checkpoint; torch extra)",
+    "blazepose": "BlazePose's person mask on a crop per person box (LiteRT)",
+    "selfie": "MediaPipe selfie segmentation of the whole image (LiteRT)",
+    "learned": "the shipped learned network, run by ONNX Runtime (learned:PATH for your .onnx file, or a PyTorch "
+               "checkpoint with the torch extra)",
     "deeplab": "torchvision DeepLabV3 person class (deeplab:PATH for a local state dict; torch extra)",
 }
 

@@ -20,14 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from .io import load_boxes, load_people, results_entries
-from .pipeline import MaskMethod
 from .registry import make_scorer
 from .scores import PersonScorer
 from .structures import Persons
 
+if TYPE_CHECKING:
+    from .pipeline import MaskMethod
+
 #: The default person score of segment, demo and serve: the shipped network (BlazePose GHUM fine-tuned with the
-#: pose, chosen on validation images: docs/learned.md); it needs the torch extra.
+#: pose, chosen on validation images: docs/learned.md), run by ONNX Runtime.
 DEFAULT_SCORE = "learned"
 #: The shipped demo photo (COCO 790, CC BY 2.0: four people around a table) and its annotation file.
 DEMO_PHOTO, DEMO_ANNOTATIONS = "000000000790.jpg", "000000000790.json"

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# as pose2instance does before it imports ONNX Runtime: no usage telemetry (test modules import it themselves)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data"
 SHARED = Path(os.environ.get("POSE2INSTANCE_DATA", ROOT.parent / "shared" / "data"))

@@ -11,31 +11,10 @@ from pose2instance.crops import CropWindow, keypoints_to_crop  # noqa: E402
 from pose2instance.evaluation import split_image_ids  # noqa: E402
 from pose2instance.learned.dataset import PersonCropDataset, make_sample  # noqa: E402
 from pose2instance.learned.inputs import PriorChannels  # noqa: E402
-from pose2instance.learned.sampling import image_tensor, paste_crops, sample_crops  # noqa: E402
 from pose2instance.learned.models import ModelConfig  # noqa: E402
 from pose2instance.structures import COCO_FLIP_INDEX, COCO_KEYPOINT_NAMES  # noqa: E402
 
 CROWD_IMAGE = 329323  # a dev image with a crowd region next to 13 persons
-
-
-def test_crop_and_paste_back_on_a_real_photo(demo):
-    image, persons = demo
-    n = 96
-    windows = [CropWindow.around(b, 1.25) for b in persons.boxes]
-    crops = sample_crops(image_tensor(image), windows, n)
-    assert crops.shape == (len(persons), 3, n, n) and crops.dtype == torch.float32
-    # Pasting a crop's own grey values back reproduces the (blurred) image inside the window.
-    grey = crops.mean(1)
-    pasted = paste_crops(grey, windows, persons.image_size, fill=-1.0).numpy()
-    assert pasted.shape == (len(persons), *persons.image_size)
-    ref = image.mean(-1) / 255.0
-    for i, win in enumerate(windows):
-        inside = pasted[i] >= 0
-        x0, y0 = int(np.ceil(win.cx - win.side / 2)) + 2, int(np.ceil(win.cy - win.side / 2)) + 2
-        assert inside[max(y0, 0), max(x0, 0)]
-        err = np.abs(pasted[i][inside] - ref[inside])
-        assert np.median(err) < 0.05, i
-        assert not inside[0, -1] or win.cx + win.side / 2 >= image.shape[1] - 1
 
 
 def test_flip_mirrors_the_crop_and_swaps_left_right(demo):

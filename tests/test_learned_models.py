@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from pose2instance.learned.sampling import image_tensor, sample_crops  # noqa: E402
+from pose2instance.resample import image_planes, sample_crops  # noqa: E402
 from pose2instance.evaluation import paired_iou  # noqa: E402
 from pose2instance.learned.models import (OUTSIDE_LOGIT, VARIANTS, CheckpointError, ModelConfig, Predictor,  # noqa: E402
                                   build_model, default_model_path, load_default_model, load_model,
@@ -30,7 +30,7 @@ def test_variants_on_real_crops(variant, demo):
     x, windows = pred.inputs(image, persons)
     assert x.shape == (len(persons), 3 + model.config.prior_channels, 64, 64)
     with torch.no_grad():
-        out = model(x)
+        out = model(torch.from_numpy(x))
     assert out["mask"].shape == (len(persons), 1, 64, 64)
     if variant in ("multitask", "cascade"):
         assert out["heatmaps"].shape == (len(persons), 17, 16, 16)
@@ -54,7 +54,7 @@ def test_paste_back_puts_crop_pixels_where_they_came_from(demo):
     image, persons = demo
     model = build_model("seg", crop_size=64, width=8)
     pred = Predictor(model, "cpu")
-    crops = sample_crops(image_tensor(image), pred.windows(persons), 64).mean(1)
+    crops = sample_crops(image_planes(image), pred.windows(persons), 64).mean(1)
     pred.crop_logits = lambda im, ps: (crops, pred.windows(ps))
     pasted = pred.logits(image, persons)
     ref = image.mean(-1) / 255.0

@@ -3,7 +3,7 @@
 Every estimator is a :class:`PoseEstimator`; build one by name with :func:`make_estimator`:
 
 * ``blazepose`` - MediaPipe's BlazePose detector and GHUM full landmark model, offline
-  through LiteRT (``pip install "pose2instance[mediapipe]"``); gives keypoint heatmaps too;
+  through LiteRT (a dependency of the package); gives keypoint heatmaps too;
 * ``yolo`` - an Ultralytics YOLO pose model.
 """
 

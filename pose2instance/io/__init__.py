@@ -12,7 +12,7 @@
 
 from .coco import CocoPersons
 from .formats import FORMATS, PeopleFile, detect_format, load_boxes, load_people, load_people_per_image
-from .images import ImageError, as_rgb, load_image
+from .images import ImageError, as_rgb, check_image_file, load_image
 from .jsonio import CocoFormatError, FormatError, atomic_write_text, json_safe, read_json, write_json
 from .mediapipe import load_mediapipe_json
 from .openpose import load_openpose_json
@@ -21,7 +21,8 @@ from .results import (PERSON_CATEGORY_ID, load_keypoint_results, read_keypoint_r
 from .rle import mask_to_rle, masks_to_rles, rle_to_mask, segmentation_to_mask
 
 __all__ = ["CocoPersons", "FORMATS", "PeopleFile", "detect_format", "load_boxes", "load_people",
-           "load_people_per_image", "ImageError", "as_rgb", "load_image", "CocoFormatError", "FormatError",
+           "load_people_per_image", "ImageError", "as_rgb", "check_image_file", "load_image", "CocoFormatError",
+           "FormatError",
            "atomic_write_text", "json_safe", "read_json", "write_json", "load_mediapipe_json", "load_openpose_json",
            "PERSON_CATEGORY_ID", "load_keypoint_results", "read_keypoint_results", "results_entries",
            "write_results", "mask_to_rle", "masks_to_rles", "rle_to_mask", "segmentation_to_mask"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,16 +36,36 @@ def load_image(path: str | Path) -> np.ndarray:
             pixels than ``LIMITS.max_pixels`` (checked from the header, before decoding).
     """
     path = Path(path)
+    with _opened(path) as im:
+        im.load()
+        direct = im.mode in ("L", "RGB", "RGBA", "I", "F") or im.mode.startswith("I;16")
+        return as_rgb(np.asarray(im if direct else im.convert("RGB")), source=str(path))
+
+
+def check_image_file(path: str | Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file read from its header, without decoding the pixels: the checks of
+    :func:`load_image` that are cheap (missing, empty, not an image, too many pixels), so a command can refuse
+    a bad file before it loads any model.
+
+    Raises:
+        ImageError: as :func:`load_image`.
+    """
+    with _opened(Path(path), warn=False) as im:
+        return im.height, im.width
+
+
+@contextmanager
+def _opened(path: Path, warn: bool = True) -> Iterator[Image.Image]:
+    """The opened (not yet decoded) image of ``path`` after the header checks; errors in the body, such as a
+    truncated file while decoding, become :class:`ImageError` naming the file."""
     if not path.is_file():
         raise ImageError(f"{path}: image file not found")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: image file is empty")
     try:
         with Image.open(path) as im:
-            _check_size_and_orientation(im, path)
-            im.load()
-            direct = im.mode in ("L", "RGB", "RGBA", "I", "F") or im.mode.startswith("I;16")
-            return as_rgb(np.asarray(im if direct else im.convert("RGB")), source=str(path))
+            _check_size_and_orientation(im, path, warn)
+            yield im
     except (UnidentifiedImageError, ImportError) as e:
         # ImportError: once ultralytics (the yolo extra) is imported, it patches Image.open to look for a
         # HEIF plugin on files Pillow cannot identify, and fails when that plugin is not installed.
@@ -53,17 +75,19 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: cannot read image ({type(e).__name__}: {e})") from e
 
 
-def _check_size_and_orientation(im: Image.Image, path: Path) -> None:
+def _check_size_and_orientation(im: Image.Image, path: Path, warn: bool = True) -> None:
     try:
         check_pixels(im.height, im.width, str(path))
     except ValueError as e:
         raise ImageError(str(e)) from None
+    if not warn:
+        return
     orientation = im.getexif().get(EXIF_ORIENTATION, 1)
     if orientation not in (1, None):
         warnings.warn(f"{path}: EXIF orientation {orientation} is not applied: pixels, keypoints and masks are in "
                       "the stored frame (as in COCO), which a photo viewer shows rotated or mirrored. If your "
                       "keypoints are in the displayed frame, rotate the file first (e.g. PIL.ImageOps.exif_transpose "
-                      "or `exiftran -ai`)", stacklevel=3)
+                      "or `exiftran -ai`)", stacklevel=5)
 
 
 def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:

@@ -46,11 +46,11 @@ import torch
 
 from ..crops import CropWindow, keypoints_to_crop, persons_in_crop
 from ..io import CocoPersons
+from ..resample import image_planes, sample_crops, uint8_image
 from ..structures import Persons
 from .inputs import PriorChannels
 from .models.networks import HEATMAP_STRIDE
 from .augment import CropPlanes, Donor, colour_jitter, paste_person, rotate_planes, rotate_points, truncate_border
-from .sampling import image_tensor, sample_crops, uint8_image
 from .score_maps import CachedScoreMaps
 
 def keypoint_heatmaps(keypoints: np.ndarray, n: int, sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -88,19 +88,19 @@ def crop_planes(image: np.ndarray, target_mask: np.ndarray, crowd: np.ndarray | 
     bounds = window.pixel_bounds(image.shape[:2], border=2)
     if bounds is None:  # the window misses the image: sample a 1-pixel dummy, all invalid
         x0, y0, x1, y1 = 0, 0, 1, 1
-        inside_image = torch.zeros(1, 1, 1)
+        inside_image = np.zeros((1, 1, 1), np.float32)
     else:
         x0, y0, x1, y1 = bounds
-        inside_image = torch.ones(1, y1 - y0, x1 - x0)
+        inside_image = np.ones((1, y1 - y0, x1 - x0), np.float32)
 
-    def plane(values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(values[y0:y1, x0:x1], np.float32))[None]
-    planes = [image_tensor(image[y0:y1, x0:x1]), plane(target_mask), inside_image]
+    def plane(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values[y0:y1, x0:x1], np.float32)[None]
+    planes = [image_planes(image[y0:y1, x0:x1]), plane(target_mask), inside_image]
     for extra in (crowd, score_map):
         if extra is not None:
             planes.append(plane(extra))
     local = CropWindow(window.cx - x0, window.cy - y0, window.side, window.flip)
-    crop = sample_crops(torch.cat(planes, 0), [local], n)[0]
+    crop = torch.from_numpy(sample_crops(np.concatenate(planes, 0), [local], n)[0])
     valid = crop[4:5] > 0.5
     if crowd is not None:
         valid &= crop[5:6] < 0.5
@@ -126,7 +126,7 @@ def assemble_sample(planes: CropPlanes, persons: Persons, index: int, window: Cr
     inputs = [planes.rgb]
     if config.variant == "pose":
         channels = prior_channels or PriorChannels(config.priors, config.others, config.prior_clip)
-        prior = channels(persons, index, window, n, uint8_image(planes.rgb) if channels.needs_image else None)
+        prior = channels(persons, index, window, n, uint8_image(planes.rgb.numpy()) if channels.needs_image else None)
         inputs.append(torch.from_numpy(prior))
     if config.score_input:
         if planes.score is None:

@@ -5,7 +5,7 @@ float32 person probability in ``[0, 1]``. The sources:
 
 * ``oracle`` - the union of the ground-truth masks (a diagnostic ceiling; needs ``persons.masks``);
 * a path to a ``.npy`` / ``.png`` score map, or to a folder of them named after the images;
-* ``selfie`` - MediaPipe selfie segmentation (offline, ``pip install pose2instance[mediapipe]``);
+* ``selfie`` - MediaPipe selfie segmentation (offline, LiteRT: a dependency of the package);
 * ``blazepose`` - BlazePose's person mask, run on a crop around each box (same extra);
 * ``deeplab`` - torchvision DeepLabV3-ResNet50's person class (needs torch and torchvision's
   cached weights), or ``deeplab:PATH`` with a local state dict;

@@ -2,7 +2,7 @@
 
 The ``.tflite`` files ship in the package (``pose2instance/assets/mediapipe``, copied from MediaPipe
 0.10.21, Apache-2.0); an installed ``mediapipe`` package is only a fallback, located, never imported.
-The interpreter is ``ai_edge_litert`` (``pip install "pose2instance[mediapipe]"``).
+The interpreter is ``ai_edge_litert`` (Google's LiteRT, a dependency of the package).
 
 Tensor layouts (batch 1, float32, NHWC), read from the models and checked on COCO photos:
 
@@ -30,8 +30,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -40,7 +44,7 @@ from ..crops import CropWindow
 from ..structures import Persons
 from .base import PersonScorer
 
-INSTALL_HINT = 'pip install "pose2instance[mediapipe]"'
+INSTALL_HINT = "pip install ai-edge-litert (a dependency of pose2instance: reinstall it)"
 
 #: Side of the BlazePose landmark model's square input, and of its heatmaps.
 POSE_INPUT_SIZE = 256
@@ -52,6 +56,30 @@ POSE_NUM_BODY_LANDMARKS = 33
 
 #: The MediaPipe model files shipped in the package (Apache-2.0; ``assets/mediapipe/README.md`` says where from).
 PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "assets" / "mediapipe"
+
+
+@contextmanager
+def _without_litert_info() -> Iterator[None]:
+    """Drop LiteRT's native ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` line: the process's
+    stderr (file descriptor 2) goes to a temporary file meanwhile, and every other line written there is passed on."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (an embedding host): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not line.startswith("INFO: Created TensorFlow Lite")]
+            if kept:
+                sys.stderr.write("".join(kept))
 
 
 def find_model(name: str) -> Path:
@@ -95,8 +123,9 @@ class TFLiteModel:
         self.path = Path(path)
         if num_threads is None:
             num_threads = min(4, os.cpu_count() or 1)
-        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-        self._interpreter.allocate_tensors()
+        with _without_litert_info():
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
         inputs = self._interpreter.get_input_details()
         if len(inputs) != 1:
             raise ValueError(f"{self.path}: expected one input tensor, found {len(inputs)}")

@@ -71,8 +71,8 @@ class Models:
     def preload(self) -> None:
         """Build the defaults now (the person score of ``segment``, the ``auto`` estimator) and run them once on
         the demo photo (their first call sets up kernels), so that the first request is as fast as the next.
-        The default score's actual name (``learned``; ``blazepose`` without torch; ``oracle``, which needs an
-        annotation file with masks, without the mediapipe extra either) becomes the page's preselected one."""
+        The default score's actual name (``learned``; ``blazepose`` without ONNX Runtime; ``oracle``, which needs
+        an annotation file with masks, without LiteRT either) becomes the page's preselected one."""
         photo, annotations = demo_files()
         image = load_image(photo)
         with self.lock:

@@ -37,12 +37,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
 
+from ..limits import KEEP_JOBS, MAX_UPLOAD_MB
 from .jobs import JobRequest, Models, Upload, run_job
 
-#: Default limit of one request's body (photo and JSON files together), in megabytes.
-MAX_UPLOAD_MB = 25
-#: Default number of finished jobs whose files are kept (older ones are deleted).
-KEEP_JOBS = 20
 #: Requests read, queued or computing at once; more are answered 503 (bounds the memory of uploads).
 MAX_PENDING = 4
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",

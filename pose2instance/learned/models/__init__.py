@@ -11,8 +11,9 @@ Importing this package imports torch; the training-free core never does.
 from __future__ import annotations
 
 from .backbones import BACKBONES, build_backbone, find_imagenet_weights
-from .networks import VARIANTS, ModelConfig, PersonNet, build_model, load_model, save_model
-from .weights import CheckpointError, load_state_file
+from ..config import VARIANTS, CheckpointError, ModelConfig
+from .networks import PersonNet, build_model, load_model, save_model
+from .weights import load_state_file
 from .predictor import (OUTSIDE_LOGIT, Predictor, default_device, default_model_path,
                         load_default_model, masks_from_probabilities)
 

@@ -33,9 +33,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..config import CNN_BACKBONES
 from .weights import load_state_file
 
-BACKBONES = ("tiny", "resnet18", "resnet34", "resnet50")
+BACKBONES = CNN_BACKBONES
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

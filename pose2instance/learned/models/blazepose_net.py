@@ -28,15 +28,14 @@ from torch import nn
 from ...io.tflite import read_tflite
 from ...layouts import LAYOUTS
 from ...scores.mediapipe import find_model
+from ..config import BLAZEPOSE_INPUT, BLAZEPOSE_STRIDE, FREEZE_CHOICES
 from .tflite_net import TFLiteNet, needed_ops
 
 MODEL_NAME = "pose_landmark_full"
 MASK_OUTPUT, HEATMAP_OUTPUT = "Identity_2", "Identity_3"
-INPUT_SIZE = 256
-#: The network's total stride: it runs on any crop side that is a multiple of it.
-STRIDE = 32
+#: The input side it was trained at, and its total stride (it runs on any crop side that is a multiple of it).
+INPUT_SIZE, STRIDE = BLAZEPOSE_INPUT, BLAZEPOSE_STRIDE
 NUM_LANDMARK_HEATMAPS = 39
-FREEZE_CHOICES = ("none", "backbone")
 
 
 class BlazePoseNet(nn.Module):

@@ -8,10 +8,7 @@ import torch
 from torch import nn
 
 from ...io.jsonio import atomic_write
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or does not fit the architecture (the message names file and key)."""
+from ..config import CheckpointError
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

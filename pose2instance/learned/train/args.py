@@ -66,7 +66,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="prior channels of the pose variant (pose2instance.priors names)")
     m.add_argument("--no-others", action="store_true", help="pose variant: no distance-to-other-people channel")
     m.add_argument("--score-input", choices=tuple(SCORE_INPUTS), help="give the network a pretrained person "
-                   "score as one more input channel (blazepose: needs the mediapipe extra)")
+                   "score as one more input channel (blazepose: runs with LiteRT)")
 
     o = p.add_argument_group("optimisation")
     o.add_argument("--steps", type=int, default=600, help="optimizer steps (the training budget)")
