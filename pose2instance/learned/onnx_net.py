@@ -121,7 +121,9 @@ def export_onnx(model, out: str | Path) -> Path:
         with warnings.catch_warnings():  # the tracer's notes on shapes taken as constants: the crop side is fixed
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", "Constant folding", UserWarning)
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")  # its exporter's
+            warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export",
+                                    DeprecationWarning)  # the legacy exporter needs no onnxscript
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
             torch.onnx.export(MaskOnly(net), (example,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=OPSET,
                               dynamo=False)
