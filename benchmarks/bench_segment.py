@@ -19,11 +19,11 @@ import time
 import warnings
 from pathlib import Path
 
-from pose2instance.cli import segment_image
-from pose2instance.io import CocoPersons
 from pose2instance.estimators import make_estimator
-from pose2instance.io import load_image
+from pose2instance.io import CocoPersons, load_image, write_results
 from pose2instance.registry import make_scorer
+from pose2instance.segment import SegmentOptions, Segmenter
+from pose2instance.visualize import draw_overlay, save_png
 
 ANNOTATIONS = Path(os.environ.get("POSE2INSTANCE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) \
     / "coco_persons" / "annotations" / "person_keypoints_dev.json"
@@ -46,6 +46,7 @@ def main(argv=None) -> int:
                    key=lambda i: len(ds.persons(i, with_masks=False)))
     path = ds.image_path(image_id)
     scorer = make_scorer("blazepose")
+    segmenters = {prior: Segmenter(SegmentOptions(prior=prior), scorer) for prior in ("geodesic", "euclidean")}
     sources = {"ground truth": None}
     for name in args.estimators:
         try:
@@ -63,13 +64,15 @@ def main(argv=None) -> int:
                 stages["load"].append(t)
                 people, t = timed(lambda: ds.persons(image_id) if estimator is None else estimator(image))
                 stages["estimate"].append(t)
-                for prior in ("geodesic", "euclidean"):
-                    (done, t) = timed(lambda: segment_image(path, image, people, image_id, scorer, prior,
-                                                            Path(out), {}))
-                    stages[prior].append(done["timing_ms"]["prior+fusion"])
+                for prior, segmenter in segmenters.items():
+                    done = segmenter.run(image, people, image_path=path, image_id=image_id)
+                    stages[prior].append(done.timing_ms["prior + fusion"])
                     if prior == "geodesic":
-                        stages["score"].append(done["timing_ms"]["score"])
-                        stages["write"].append(t - sum(done["timing_ms"].values()))
+                        stages["score"].append(done.timing_ms["person score"])
+                        _, t = timed(lambda: (write_results(Path(out) / "results.json", done.entries),
+                                              save_png(draw_overlay(image, done.masks, people),
+                                                       Path(out) / "overlay.png")))
+                        stages["write"].append(t)
             med = {k: statistics.median(v) for k, v in stages.items()}
             total = med["load"] + med["estimate"] + med["score"] + med["geodesic"] + med["write"]
             print(f"| {name} | {len(people)} | " + " | ".join(f"{med[k]:.0f}" for k in stages) + f" | {total:.0f} |")

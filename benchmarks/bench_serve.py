@@ -7,7 +7,7 @@ Rows (median milliseconds over ``--repeats``):
 * ``segment`` CLI, whole command: ``pose2instance segment`` in a new process (start, model loading,
   computation, writing the overlay and results), as a user runs it;
 * computation: the work the CLI and the page share, in a process whose models are loaded and warm
-  (:func:`pose2instance.segment.find_people` and :func:`~pose2instance.segment.segment_people`: people,
+  (:func:`pose2instance.segment.read_people` and :meth:`~pose2instance.segment.Segmenter.run`: people,
   person score, masks, COCO entries; no files);
 * page: one ``POST /api/segment`` to a running ``pose2instance serve`` (started once, in its own
   process), uploading the photo and the keypoints file as the browser does, until the JSON answer;
@@ -33,11 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_web import post
 
-from pose2instance.estimators import make_estimator
 from pose2instance.io import load_image
-from pose2instance.pipeline import Pose2Instance
-from pose2instance.segment import default_scorer, find_people, segment_people
-from pose2instance.segment import demo_files
+from pose2instance.segment import Segmenter, demo_files, read_people
 
 PHOTO, ANNOTATIONS = demo_files()
 
@@ -82,13 +79,12 @@ def main(argv=None) -> int:
                 cli = [ms(lambda: subprocess.run([sys.executable, "-m", "pose2instance.cli", "segment", str(PHOTO),
                                                   *cli_args, "--out", str(tmp / "cli")], check=True,
                                                  capture_output=True)) for _ in range(args.repeats)]
-                scorer, image = default_scorer(None), load_image(PHOTO)
-                estimator = None if with_keypoints else make_estimator("auto")
+                segmenter, image = Segmenter(), load_image(PHOTO)
 
                 def compute():
-                    persons, image_id, _ = find_people(image, PHOTO, ANNOTATIONS if with_keypoints else None,
-                                                       None, None, estimator)
-                    segment_people(image, PHOTO, persons, image_id, scorer, Pose2Instance("geodesic"))
+                    persons, _, image_id = read_people(PHOTO, image.shape[:2],
+                                                       ANNOTATIONS if with_keypoints else None)
+                    segmenter.run(image, persons, image_path=PHOTO, image_id=image_id)
                 compute()  # warm-up, as the server's models are
                 inproc = [ms(compute) for _ in range(args.repeats)]
                 rows[label] = {"cli": statistics.median(cli), "compute": statistics.median(inproc),

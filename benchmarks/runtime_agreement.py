@@ -5,7 +5,9 @@ with the network's score). Reports each runtime's mean IoU against the ground tr
 IoU difference between them, the least IoU between the two runtimes' masks of one person, and the network's
 milliseconds per person of each (median over images; both in this one run, on the same threads).
 
-    python benchmarks/runtime_agreement.py [--annotations ../shared/data/coco_persons/annotations/person_keypoints_dev.json] [--threads 2]
+    python benchmarks/runtime_agreement.py [--annotations FILE] [--threads 2]
+
+(default: ``../shared/data/coco_persons/annotations/person_keypoints_dev.json``).
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ from tqdm import tqdm
 
 from . import __version__
 from .estimators import ESTIMATORS
-from .fusion import MIN_TEMPERATURE
+from .fusion import MIN_TEMPERATURE, FusionOptions
 from .limits import KEEP_JOBS, MAX_UPLOAD_MB, add_limit_arguments, apply_limit_arguments, number_in, positive_int
 from .parallel import WorkerDied, default_workers, ordered_map
 from .registry import FUSION_PRIORS, METHODS, score_help
-from .segment import DEFAULT_SCORE, default_scorer, demo_files, find_people, segment_people
+from .segment import DEFAULT_SCORE, SegmentOptions, Segmenter, default_scorer, demo_files, read_people
 
 ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
 
@@ -33,9 +33,9 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
                    help="let a person take score pixels outside its box (the paper's fusion; worse here)")
 
 
-def _fusion_kwargs(args) -> dict:
-    return {"temperature": args.temperature, "box_weight": args.box_weight, "background": args.background,
-            "box_limit": not args.no_box_limit}
+def _fusion_options(args) -> FusionOptions:
+    return FusionOptions(temperature=args.temperature, box_weight=args.box_weight, background=args.background,
+                         box_limit=not args.no_box_limit)
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -187,18 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def segment_image(image_path: Path, image: np.ndarray, persons, image_id: int, scorer, prior: str, out: Path,
-                  fusion: dict, category_id: int = 1) -> dict:
-    """Run one image end to end and write its results JSON and overlay; returns what was written."""
+def _write_outputs(image_path: Path, image: np.ndarray, done, out: Path) -> tuple[Path, Path]:
+    """Write ``<stem>_results.json`` (COCO results) and ``<stem>_overlay.png`` of a segmented photo to ``out``."""
     from .io import write_results
-    from .pipeline import Pose2Instance
     from .visualize import draw_overlay, save_png
 
-    done = segment_people(image, image_path, persons, image_id, scorer, Pose2Instance(prior, **fusion), category_id)
     results_path = write_results(out / f"{image_path.stem}_results.json", done.entries)
-    overlay_path = save_png(draw_overlay(image, done.masks, persons), out / f"{image_path.stem}_overlay.png")
-    return {"results": results_path, "overlay": overlay_path, "masks": done.masks, "score": done.score,
-            "entries": done.entries, "timing_ms": done.timing_ms}
+    overlay_path = save_png(draw_overlay(image, done.masks, done.persons), out / f"{image_path.stem}_overlay.png")
+    return results_path, overlay_path
 
 
 def _people(n: int) -> str:
@@ -232,7 +228,6 @@ def _batch_image_id(path: Path, position: int) -> int:
 
 
 def cmd_segment(args) -> int:
-    from .estimators import make_estimator
     from .io import check_image_file, write_results
 
     paths = _image_paths(args.images)
@@ -243,19 +238,20 @@ def cmd_segment(args) -> int:
     if args.keypoints is not None and args.boxes is not None:
         raise ValueError("--boxes is for the pose estimator; --keypoints already gives the people")
     _check_out_folder(args.out)  # fail on a bad --out before any work
-    scorer = default_scorer(args.score, allow_oracle_fallback=False)
-    if args.keypoints is None and scorer.needs_masks:
+    segmenter = Segmenter(SegmentOptions(args.score, args.prior, _fusion_options(args), args.estimator))
+    if args.keypoints is None and segmenter.scorer.needs_masks:
         raise ValueError("--score oracle needs ground-truth masks: pass --keypoints with a COCO annotation file")
-    estimator = make_estimator(args.estimator) if args.keypoints is None else None
+    if args.keypoints is None:
+        segmenter.estimator  # built now: a missing extra is refused before any photo, and forked workers share it
     if len(paths) == 1:
-        _print_segmented(_segment_path(paths[0], args, scorer, estimator, args.image_id, keep_going=False))
+        _print_segmented(_segment_path(paths[0], args, segmenter, args.image_id, keep_going=False))
         return 0
     # with a keypoints or boxes file each photo is found in it by file name (and takes its id there);
     # people estimated without one get an id of their own
     from_file = args.keypoints is not None or args.boxes is not None
     jobs = [(path, None if from_file else _batch_image_id(path, i + 1)) for i, path in enumerate(paths)]
     entries, failed = [], 0
-    finished = ordered_map(lambda job: _segment_path(job[0], args, scorer, estimator, job[1]), jobs,
+    finished = ordered_map(lambda job: _segment_path(job[0], args, segmenter, job[1]), jobs,
                            args.workers or default_workers())
     for done in tqdm(finished, total=len(jobs), desc="segment", unit="img"):
         if "error" in done:
@@ -269,35 +265,35 @@ def cmd_segment(args) -> int:
     return 1 if failed else 0
 
 
-def _segment_path(path: Path, args, scorer, estimator, image_id: int | None, keep_going: bool = True) -> dict:
+def _segment_path(path: Path, args, segmenter: Segmenter, image_id: int | None, keep_going: bool = True) -> dict:
     """People, score, masks and outputs of one photo; with ``keep_going``, ``{"image", "error"}`` instead of raising
-    (a batch goes on with the next photo)."""
+    (a batch goes on with the next photo). What a batch's workers send back: no masks, no score map."""
     from .io import load_image
-    from .priors import make_prior
 
     try:
         image = load_image(path)
-        persons, image_id, estimate_ms = find_people(image, path, args.keypoints, args.boxes, image_id, estimator)
-        heatmap_note = make_prior(args.prior).needs_heatmaps and persons.heatmaps is None
-        done = segment_image(path, image, persons, image_id, scorer, args.prior, args.out, _fusion_kwargs(args))
+        persons, boxes, image_id = read_people(path, image.shape[:2], args.keypoints, args.boxes, image_id)
+        done = segmenter.run(image, persons, boxes, path, image_id)
+        results, overlay = _write_outputs(path, image, done, args.out)
     except Exception as e:
         if not keep_going:
             raise
         return {"image": str(path), "error": str(e) if isinstance(e, (ValueError, OSError))
                 else f"{type(e).__name__}: {e}"}
-    return {**done, "image": str(path), "people": len(persons), "estimator": estimator and estimator.name,
-            "estimate_ms": estimate_ms, "heatmap_note": heatmap_note, "scorer": scorer.name, "prior": args.prior,
-            "masks": None, "score": None}
+    return {"image": str(path), "results": results, "overlay": overlay, "entries": done.entries,
+            "people": len(done.persons), "estimator": done.estimator, "notes": done.notes,
+            "timing_ms": done.timing_ms, "scorer": segmenter.scorer.name, "prior": segmenter.options.prior}
 
 
 def _print_segmented(done: dict) -> None:
-    if done["estimator"]:
-        print(f"{done['estimator']}: {_people(done['people'])} in {done['estimate_ms']:.0f} ms")
-    if done["heatmap_note"]:
-        print("note: these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior",
-              file=sys.stderr)
+    notes = list(done["notes"])
+    if done["estimator"]:  # "N people found by X in T ms" on stdout, as the result it is
+        print(notes.pop(0))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    timing = done["timing_ms"]
     print(f"{_people(done['people'])}, person score: {done['scorer']}, prior: {done['prior']} "
-          f"({done['timing_ms']['score']:.0f} ms score, {done['timing_ms']['prior+fusion']:.0f} ms prior+fusion)")
+          f"({timing['person score']:.0f} ms score, {timing['prior + fusion']:.0f} ms prior+fusion)")
     print(f"wrote {done['results']}\nwrote {done['overlay']}")
 
 
@@ -360,7 +356,7 @@ def _evaluate_images(args, dataset, ids: list[int], shard: bool = False) -> dict
         estimator = make_estimator(args.estimator)
     elif args.keypoints != "gt":
         results = load_people_per_image(args.keypoints, dataset)
-    methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_kwargs(args))
+    methods = make_methods(args.methods, learned_model=args.learned_model, **_fusion_options(args).keywords())
     return evaluate_dataset(dataset, methods, scorer, None if shard else args.out, args.subset, args.baseline, ids,
                             estimator=estimator, keypoint_results=results, keypoints_name=Path(args.keypoints).name,
                             workers=args.workers or default_workers(), with_state=shard,
@@ -417,18 +413,20 @@ def cmd_demo(args) -> int:
     dataset = CocoPersons(annotations, photo.parent)
     image_id = 790
     persons = dataset.persons(image_id)
-    scorer = default_scorer(args.score, allow_oracle_fallback=True)
-    done = segment_image(dataset.image_path(image_id), dataset.load_image(image_id), persons, image_id, scorer,
-                         args.prior, args.out, _fusion_kwargs(args))
-    ious = paired_iou(done["masks"], persons.masks)
-    baseline = paired_iou(oracle_box_masks(persons, done["score"]), persons.masks)
+    segmenter = Segmenter(SegmentOptions(args.score, args.prior, _fusion_options(args), allow_oracle_fallback=True))
+    image = dataset.load_image(image_id)
+    done = segmenter.run(image, persons, image_path=photo, image_id=image_id)
+    results, overlay = _write_outputs(photo, image, done, args.out)
+    ious = paired_iou(done.masks, persons.masks)
+    baseline = paired_iou(oracle_box_masks(persons, done.score), persons.masks)
     print(f"COCO image 790 (CC BY 2.0, see {annotations} for attribution): "
-          f"{_people(len(persons))}, ground-truth keypoints, person score: {scorer.name}, prior: {args.prior}")
+          f"{_people(len(persons))}, ground-truth keypoints, person score: {segmenter.scorer.name}, "
+          f"prior: {args.prior}")
     print("person  annotation_id  IoU(pose2instance)  IoU(oracle-box baseline)")
     for i, (a, b) in enumerate(zip(ious, baseline)):
         print(f"{i:6d}  {persons.ids[i]:13d}  {a:18.3f}  {b:24.3f}")
     print(f"mean    {'':13s}  {ious.mean():18.3f}  {baseline.mean():24.3f}")
-    print(f"wrote {done['overlay']}\nwrote {done['results']}")
+    print(f"wrote {overlay}\nwrote {results}")
     return 0
 
 

@@ -20,7 +20,7 @@ Pose2Instance fusion (training-free):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -84,6 +84,38 @@ def fuse(affinity: np.ndarray, score: np.ndarray, temperature: float = 0.1, back
 
 #: The smallest softmax temperature: below it exp() of the affinities underflows for every person at once.
 MIN_TEMPERATURE = 1e-3
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    """The options of the training-free fusion, checked when made (see :func:`fuse` and
+    :class:`~pose2instance.pipeline.Pose2Instance`, which takes them as keywords: ``Pose2Instance(prior,
+    **options.keywords())``).
+
+    Attributes:
+        temperature: softmax temperature over people, in image reference scales (at least :data:`MIN_TEMPERATURE`).
+        box_weight: weight of the box term (0 ignores the boxes; 100 makes a box almost a hard limit).
+        background: ``"score"`` (1 - score competes with the people) or ``"threshold"`` (score < ``threshold``).
+        threshold: the person-score threshold of ``background="threshold"``.
+        box_limit: a person takes only pixels inside its own box.
+        max_distance: optional background cut-off (affinity units), or None.
+    """
+
+    temperature: float = 0.1
+    box_weight: float = 100.0
+    background: str = "score"
+    threshold: float = 0.5
+    box_limit: bool = True
+    max_distance: float | None = None
+
+    def __post_init__(self):
+        _check_options(self.temperature, self.background)
+        if not np.isfinite(self.box_weight) or self.box_weight < 0:
+            raise ValueError(f"box_weight must be a finite number >= 0, got {self.box_weight}")
+
+    def keywords(self) -> dict:
+        """The options as keyword arguments of :class:`~pose2instance.pipeline.Pose2Instance`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _check_options(temperature: float, background: str) -> None:

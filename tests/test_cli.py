@@ -132,7 +132,7 @@ def test_segment_without_keypoints_estimates_the_people(tmp_path, capsys, coco_d
     assert main(["segment", str(IMAGE), "--estimator", "blazepose", "--boxes", str(COCO_DEV),
                  "--prior", "heatmap-gdt", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "blazepose: 4 people" in out and "person score: learned" in out  # the default score
+    assert "4 people found by blazepose" in out and "person score: learned" in out  # the default score
     results = json.loads((tmp_path / "000000000790_results.json").read_text())
     masks = np.stack([rle_to_mask(r["segmentation"]) for r in results])
     assert len(results) == 4 and paired_iou(masks, gt.masks).mean() > 0.5

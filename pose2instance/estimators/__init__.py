@@ -27,6 +27,11 @@ def _yolo(**kwargs) -> PoseEstimator:
 ESTIMATORS: dict[str, Callable[..., PoseEstimator]] = {"blazepose": _blazepose, "yolo": _yolo}
 #: ``auto`` tries these in order and takes the first whose extra is installed.
 AUTO_ORDER = ("yolo", "blazepose")
+#: Said once when ``auto`` ran BlazePose because the YOLO extra is missing (numbers: the 29 held-out COCO dev
+#: images, ``python benchmarks/estimator_recall.py``, docs/results.md).
+PERMISSIVE_NOTE = ("BlazePose (Apache-2.0) found these people; on COCO photos it finds about a third of the people "
+                   "the optional YOLO pose extra finds (recall 0.18 against 0.52), mostly missing people that are "
+                   'partly hidden or cut off. To use YOLO: pip install "pose2instance[yolo]" (AGPL-3.0)')
 
 
 def make_estimator(name: str, **kwargs) -> PoseEstimator:
@@ -46,4 +51,4 @@ def make_estimator(name: str, **kwargs) -> PoseEstimator:
     return ESTIMATORS[name](**kwargs)
 
 
-__all__ = ["PoseEstimator", "make_estimator", "ESTIMATORS"]
+__all__ = ["PoseEstimator", "make_estimator", "ESTIMATORS", "AUTO_ORDER", "PERMISSIVE_NOTE"]

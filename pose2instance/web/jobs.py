@@ -2,9 +2,9 @@
 
 * :class:`Models`: the scorers and estimators of a server, each built once and shared by every request;
 * :class:`JobRequest`: the form of one request, checked (choices, image id);
-* :func:`run_job`: the same computation as ``pose2instance segment``
-  (:func:`pose2instance.segment.find_people`, :func:`~pose2instance.segment.segment_people`), then the files the
-  page shows and offers: the photo as JPEG, a mask PNG per person, the COCO results JSON, a zip of the masks.
+* :func:`run_job`: the same computation as ``pose2instance segment`` (:func:`pose2instance.segment.read_people`,
+  :class:`~pose2instance.segment.Segmenter`), then the files the page shows and offers: the photo as JPEG, a
+  mask PNG per person, the COCO results JSON, a zip of the masks.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from ..estimators import ESTIMATORS, make_estimator
 from ..evaluation import matched_iou, paired_iou
 from ..io import load_image, load_people, write_results
 from ..io.jsonio import atomic_write
-from ..pipeline import Pose2Instance
 from ..registry import FUSION_PRIORS, SCORES, make_scorer
-from ..segment import DEFAULT_SCORE, default_scorer, demo_files, find_people, segment_people
+from ..segment import DEFAULT_SCORE, SegmentOptions, Segmenter, default_scorer, demo_files, read_people
 from ..structures import COCO_SKELETON
 from ..visualize import PALETTE, drawn_keypoints, save_png
 
@@ -248,27 +247,20 @@ def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: In
     t_start = time.perf_counter()
     placed = _place_inputs(request, inputs)
     named = Path(placed.photo_name)  # keypoint and box files find their image by the name the user gave it
-    method = Pose2Instance(request.prior)
     with models.lock, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
         image = load_image(placed.photo)
         t1 = time.perf_counter()
-        estimator = None if placed.keypoints is not None else models.estimator(request.estimator)
-        persons, image_id, estimate_ms = find_people(image, named, placed.keypoints, placed.boxes, request.image_id,
-                                                     estimator)
-        scorer = models.scorer(request.score)
-        if scorer.needs_masks and persons.masks is None:
-            raise ValueError(f"{placed.keypoints}: the oracle score needs ground-truth masks, and this keypoints "
-                             "file has none")
+        persons, boxes, image_id = read_people(named, image.shape[:2], placed.keypoints, placed.boxes,
+                                               request.image_id)
+        segmenter = Segmenter(SegmentOptions(request.score, request.prior), models.scorer(request.score),
+                              models.estimator(request.estimator) if persons is None else None)
+        done = segmenter.run(image, persons, boxes, named, image_id)
+        persons, image_id = done.persons, done.image_id
         truth = _ground_truth(placed.truth, placed.keypoints, persons, named, image.shape[:2], image_id)
-        done = segment_people(image, named, persons, image_id, scorer, method)
         ious = _ious(done.masks, persons, truth)
-    notes = _notes(caught, inputs, folder)
-    if estimator is not None:
-        notes.insert(0, f"{len(persons)} people found by {estimator.name} in {estimate_ms:.0f} ms")
-    if method.needs_heatmaps and persons.heatmaps is None:
-        notes.append("these keypoints come without heatmaps; heatmap-gdt uses the Euclidean skeleton prior")
+    notes = done.notes + _notes(caught, inputs, folder)
 
     t2 = time.perf_counter()
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", named.stem)[:100] or "photo"
@@ -277,17 +269,14 @@ def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: In
     _write_files(folder, image, done, mask_names, results_name, zip_name)
     t3 = time.perf_counter()
 
-    timings = {"read image": 1e3 * (t1 - t0)}
-    if estimate_ms is not None:
-        timings["pose estimation"] = estimate_ms
-    timings.update({"person score": done.timing_ms["score"], "prior + fusion": done.timing_ms["prior+fusion"],
-                    "write files": 1e3 * (t3 - t2), "total (server)": 1e3 * (t3 - t_start)})
+    timings = {"read image": 1e3 * (t1 - t0), **done.timing_ms, "write files": 1e3 * (t3 - t2),
+               "total (server)": 1e3 * (t3 - t_start)}
     return {"image": {"url": f"{url}/photo.jpg", "name": placed.photo_name,
                       "width": int(image.shape[1]), "height": int(image.shape[0])},
             "image_id": int(image_id), "people": _page_people(persons, done, ious, [f"{url}/{n}" for n in mask_names]),
             "skeleton": [list(e) for e in COCO_SKELETON],
-            "settings": {"people": "keypoints file" if estimator is None else estimator.name,
-                         "score": scorer.name, "prior": request.prior},
+            "settings": {"people": done.estimator or "keypoints file", "score": segmenter.scorer.name,
+                         "prior": request.prior},
             "ground_truth": truth is not None,
             "mean_iou": None if ious is None or np.isnan(ious).all() else float(np.nanmean(ious)),
             "timings_ms": {k: round(v, 1) for k, v in timings.items()},
