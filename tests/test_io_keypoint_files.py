@@ -68,3 +68,19 @@ def test_bad_openpose_and_mediapipe_files(tmp_path):
     path.write_text(json.dumps([[{"x": 0.5}] * 33]))
     with pytest.raises(CocoFormatError, match="person 0 landmark 0 needs 'x' and 'y'"):
         load_mediapipe_json(path, (100, 100))
+
+
+def test_an_image_id_that_is_not_the_photo_s_own_is_said(tmp_path):
+    """Issue 21: a photo named as one image of an annotation file, read as another image id, gets a warning
+    (the people of the id asked for are used, as asked)."""
+    from pose2instance.segment import demo_files
+    photo, annotations = demo_files()
+    data = json.loads(annotations.read_text())
+    other = dict(data["images"][0], id=791, file_name="000000000791.jpg")
+    data["images"].append(other)
+    data["annotations"].append(dict(data["annotations"][0], id=1, image_id=791))
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="000000000790.jpg is image 790 there by its file name, but image_id 791"):
+        persons, image_id = load_people(path, photo, (other["height"], other["width"]), 791)
+    assert image_id == 791 and len(persons) == 1

@@ -97,7 +97,8 @@ def test_demo_gives_the_masks_of_segment_with_ious(server, tmp_path):
 
     status, result = post(server.url, files=demo_upload())
     assert status == 200, result
-    assert len(result["people"]) == 4 and result["image_id"] == 790 and result["ground_truth"]
+    assert len(result["people"]) == 4 and result["image_id"] == 790
+    assert result["ground_truth"]["persons"] == 4 and result["ground_truth"]["missed"] == 0
     # the same masks as `pose2instance segment` with the same files and defaults
     assert main(["segment", str(PHOTO), "--keypoints", str(ANNOTATIONS), "--out", str(tmp_path / "cli")]) == 0
     cli = json.loads((tmp_path / "cli" / "000000000790_results.json").read_text())
@@ -110,7 +111,8 @@ def test_demo_gives_the_masks_of_segment_with_ious(server, tmp_path):
         assert person["iou"] == pytest.approx((mask & gt[person["index"]]).sum() / (mask | gt[person["index"]]).sum())
         status, png = get(server.url.rstrip("/") + person["mask_url"])
         assert status == 200 and np.array_equal(np.asarray(Image.open(io.BytesIO(png))) > 0, mask)
-    assert result["mean_iou"] > 0.85
+    assert result["ground_truth"]["mean_iou"] == pytest.approx(np.mean([p["iou"] for p in result["people"]]))
+    assert result["ground_truth"]["mean_iou"] > 0.85
     assert {"read image", "person score", "prior + fusion", "total (server)"} <= set(result["timings_ms"])
     status, zipped = get(server.url.rstrip("/") + result["downloads"]["masks_zip"])
     assert status == 200 and zipped[:2] == b"PK"
@@ -132,6 +134,20 @@ def test_estimated_people_are_matched_to_the_ground_truth(server):
     assert result["settings"]["people"] == "yolo" and any("found by yolo" in n for n in result["notes"])
     ious = sorted((p["iou"] for p in result["people"]), reverse=True)
     assert len(ious) >= 4 and min(ious[:4]) > 0.6  # the four people of the table are found and matched
+
+
+def test_the_ground_truth_follows_the_image_id_and_counts_the_missed_people(server):
+    """Issue 21: the Image id picks the ground truth's image even without a keypoints file, and with estimated
+    people the answer says how many ground-truth people no one was matched to, and their mean IoU over all."""
+    renamed = {"photo": ("dinner.jpg", PHOTO.read_bytes()), "ground_truth": (ANNOTATIONS.name, ANNOTATIONS.read_bytes())}
+    status, answer = post(server.url, {"image_id": "790", "estimator": "blazepose"}, files=renamed)
+    assert status == 200, answer
+    truth = answer["ground_truth"]
+    found = [p["iou"] for p in answer["people"] if p["iou"] > 0]
+    assert truth["persons"] == 4 and truth["missed"] == 4 - len(found)
+    assert truth["mean_iou"] == pytest.approx(sum(found) / 4)  # a missed person counts 0
+    status, answer = post(server.url, {"estimator": "blazepose"}, files=renamed)  # no id, a name it lacks
+    assert status == 400 and "dinner.jpg" in answer["error"] and "Image id" in answer["error"]
 
 
 def big_png(pixels: int) -> bytes:
@@ -188,7 +204,7 @@ def test_uploads_keep_their_names_apart_and_notes_name_the_users_files(server):
     assert status == 200, answer
     assert answer["image"]["name"] == "fotó de la cena 790.jpg"
     assert [p["score"] for p in answer["people"]] == [pytest.approx(0.9)] * 4  # the results file's people
-    assert answer["ground_truth"] and min(p["iou"] for p in answer["people"]) > 0.5  # matched to its masks
+    assert answer["ground_truth"]["missed"] == 0 and min(p["iou"] for p in answer["people"]) > 0.5  # its masks
     assert any(n.startswith("same.json: ") and "clipped" in n for n in answer["notes"]), answer["notes"]
     assert not any(str(server.app.root) in n or "/input/" in n for n in answer["notes"])
 

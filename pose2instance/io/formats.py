@@ -15,6 +15,7 @@ the person boxes of one image (COCO annotations or detection results), and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,12 +88,16 @@ def _coco_image(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
                 image_id: int | None) -> tuple[CocoPersons, int]:
     """The annotation file and the id of the image (by ``image_id``, else by file name), size checked."""
     ds = CocoPersons(file.path, data=file.data)
+    named = ds.find_image(image_path.name)
     if image_id is None:
-        image_id = ds.find_image(image_path.name)
+        image_id = named
         if image_id is None:
             raise FormatError(f"{file.path}: no image named {image_path.name}; pass --image-id")
     if image_id not in ds.images:
         raise FormatError(f"{file.path}: image_id {image_id} is not in 'images'")
+    if named is not None and named != image_id:
+        warnings.warn(f"{file.path}: {image_path.name} is image {named} there by its file name, but image_id "
+                      f"{image_id} was asked for: the people of image {image_id} are used", stacklevel=3)
     if ds.image_size(image_id) != tuple(image_size):
         raise FormatError(f"{image_path} is {image_size[1]}x{image_size[0]} but {file.path} says image {image_id} "
                           f"is {ds.image_size(image_id)[1]}x{ds.image_size(image_id)[0]}")

@@ -258,8 +258,11 @@ def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: In
                               models.estimator(request.estimator) if persons is None else None)
         done = segmenter.run(image, persons, boxes, named, image_id)
         persons, image_id = done.persons, done.image_id
-        truth = _ground_truth(placed.truth, placed.keypoints, persons, named, image.shape[:2], image_id)
-        ious = _ious(done.masks, persons, truth)
+        # the ground truth's image: the Image id field, else the id the keypoints or boxes file gave, else by name
+        truth_id = request.image_id if request.image_id is not None else \
+            (image_id if placed.keypoints is not None or placed.boxes is not None else None)
+        truth = _ground_truth(placed.truth, placed.keypoints, persons, named, image.shape[:2], truth_id)
+        ious, truth_summary = _ious(done.masks, truth)
     notes = done.notes + _notes(caught, inputs, folder)
 
     t2 = time.perf_counter()
@@ -277,8 +280,7 @@ def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: In
             "skeleton": [list(e) for e in COCO_SKELETON],
             "settings": {"people": done.estimator or "keypoints file", "score": segmenter.scorer.name,
                          "prior": request.prior},
-            "ground_truth": truth is not None,
-            "mean_iou": None if ious is None or np.isnan(ious).all() else float(np.nanmean(ious)),
+            "ground_truth": truth_summary,
             "timings_ms": {k: round(v, 1) for k, v in timings.items()},
             "downloads": {"results": f"{url}/{results_name}", "masks_zip": f"{url}/{zip_name}"}, "notes": notes}
 
@@ -322,27 +324,39 @@ def _write_files(folder: Path, image: np.ndarray, done, mask_names: list[str], r
 
 
 def _ground_truth(truth_path: Path | None, keypoints_path: Path | None, persons, photo_path: Path,
-                  size: tuple[int, int], image_id: int):
+                  size: tuple[int, int], image_id: int | None):
     """``(masks, paired)``: the ground-truth masks and whether they are the people's own (same order), or None.
 
-    The ground truth is an uploaded annotation file, else the keypoints file when it has masks."""
+    The ground truth is an uploaded annotation file (its image ``image_id``, else the one named like the photo),
+    else the keypoints file when it has masks."""
     if truth_path is None or truth_path == keypoints_path:
         return None if persons.masks is None else (persons.masks, True)
-    gt, _ = load_people(truth_path, photo_path, size, image_id if keypoints_path is not None else None)
+    gt, _ = load_people(truth_path, photo_path, size, image_id)
     if gt.masks is None:
         raise ValueError(f"{truth_path}: the ground truth must be a COCO annotation file with segmentations")
     return gt.masks, False
 
 
-def _ious(masks: np.ndarray, persons, truth) -> np.ndarray | None:
-    """``(N,)`` IoU of each person's mask with its ground truth (NaN where a paired ground truth has no mask)."""
+def _ious(masks: np.ndarray, truth) -> tuple[np.ndarray | None, dict | None]:
+    """``(N,)`` IoU of each person's mask with its ground truth (NaN where a paired ground truth has no mask; 0
+    for a person matched to no one), and the summary over the ground-truth persons: how many, how many no person
+    was matched to (``missed``), and their mean IoU with a missed person counted as 0; ``(None, None)`` without
+    a ground truth."""
     if truth is None:
-        return None
+        return None, None
     gt, paired = truth
-    if not paired:
-        return matched_iou(masks, gt)[0]
-    ious = paired_iou(masks, gt)
-    return np.where(gt.reshape(len(gt), -1).any(1), ious, np.nan)
+    labelled = gt.reshape(len(gt), -1).any(1)
+    if paired:
+        ious = np.where(labelled, paired_iou(masks, gt), np.nan)
+        found = ious[labelled]
+    else:
+        ious, match = matched_iou(masks, gt)
+        found = np.zeros(len(gt))
+        found[match[match >= 0]] = ious[match >= 0]
+        found = found[labelled]
+    summary = {"persons": int(labelled.sum()), "missed": int((found == 0).sum()),
+               "mean_iou": float(found.mean()) if len(found) else None}
+    return ious, summary
 
 
 __all__ = ["JobRequest", "Models", "Upload", "run_job", "upload_name"]

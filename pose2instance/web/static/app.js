@@ -102,6 +102,10 @@ function draw() {
   });
 }
 
+function people(n) {
+  return n === 1 ? "1 person" : `${n} people`;
+}
+
 function fillTables(result) {
   const rows = result.people.map((p, i) => {
     const toggle = el("input", null, { type: "checkbox", "aria-label": `show person ${p.index}` });
@@ -119,9 +123,11 @@ function fillTables(result) {
   });
   $("people").tBodies[0].replaceChildren(...rows);
   const s = result.settings;
-  $("summary").textContent = `${result.people.length} people (${s.people}), person score ${s.score}, ` +
-    `prior ${s.prior}` + (result.mean_iou === null ? "" : `; mean IoU ${fmt(result.mean_iou)}`) +
-    (result.ground_truth ? "" : "; no ground truth, no IoU");
+  const gt = result.ground_truth;
+  $("summary").textContent = `${people(result.people.length)} (${s.people}), person score ${s.score}, ` +
+    `prior ${s.prior}` + (gt === null ? "; no ground truth, no IoU" :
+      `; ground truth: ${gt.persons - gt.missed} of ${people(gt.persons)} found` +
+      (gt.mean_iou === null ? "" : `, mean IoU over all ${gt.persons}: ${fmt(gt.mean_iou)} (a missed one counts 0)`));
   $("timings").tBodies[0].replaceChildren(...Object.entries(result.timings_ms).map(([stage, ms]) => {
     const row = el("tr");
     row.append(el("td", stage), el("td", `${ms.toFixed(0)} ms`));
@@ -158,7 +164,7 @@ async function show(result, roundTripMs) {
   fillTables(result);
   canvas.hidden = false;
   $("result").hidden = false;
-  $("status").textContent = `Done: ${result.people.length} people, ${roundTripMs.toFixed(0)} ms ` +
+  $("status").textContent = `Done: ${people(result.people.length)}, ${roundTripMs.toFixed(0)} ms ` +
     `(server ${result.timings_ms["total (server)"].toFixed(0)} ms).`;
 }
 
