@@ -139,7 +139,8 @@ def test_estimated_people_are_matched_to_the_ground_truth(server):
 def test_the_ground_truth_follows_the_image_id_and_counts_the_missed_people(server):
     """Issue 21: the Image id picks the ground truth's image even without a keypoints file, and with estimated
     people the answer says how many ground-truth people no one was matched to, and their mean IoU over all."""
-    renamed = {"photo": ("dinner.jpg", PHOTO.read_bytes()), "ground_truth": (ANNOTATIONS.name, ANNOTATIONS.read_bytes())}
+    renamed = {"photo": ("dinner.jpg", PHOTO.read_bytes()),
+               "ground_truth": (ANNOTATIONS.name, ANNOTATIONS.read_bytes())}
     status, answer = post(server.url, {"image_id": "790", "estimator": "blazepose"}, files=renamed)
     assert status == 200, answer
     truth = answer["ground_truth"]
