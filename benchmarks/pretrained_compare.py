@@ -56,9 +56,9 @@ from train_compare import ANNOTATIONS  # noqa: E402
 
 PACK = ROOT / ".pack"
 WHEEL_PINS = ("pycocotools==2.0.11", "tflite==2.18.0")
-BLAZEPOSE_RECIPE = ["--backbone", "blazepose", "--crop-size", "256", "--calibrate-steps", "16", "--lr", "1e-4",
-                    "--warmup-steps", "100", "--batch-size", "16", "--copy-paste", "0.5", "--truncate", "0.2",
-                    "--colour-jitter", "0.3", "--rotate", "20", "--iou-loss-weight", "0.5", "--seed", "0"]
+#: The shipped recipe (pose2instance/learned/recipes/shipped.json) at the first round's learning rate; each run
+#: changes what it compares, and --steps is the device budget's
+BLAZEPOSE_RECIPE = ["--recipe", "shipped", "--lr", "1e-4"]
 RUNS = {"bp-seg": ["--variant", "seg"], "bp-pose": ["--variant", "pose"],
         "bp-pose-lr3e-5": ["--variant", "pose", "--lr", "3e-5"],
         "bp-pose-frozen": ["--variant", "pose", "--freeze", "backbone"],

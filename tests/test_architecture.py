@@ -10,9 +10,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "pose2instance"
 
 #: docs/ARCHITECTURE.md, "Layers": top-level module or wing -> layer.
-LAYERS = {"structures": 1, "layouts": 1, "crops": 1, "resample": 1, "limits": 1, "parallel": 1, "priors": 2,
-          "fusion": 2, "pipeline": 2, "io": 3, "visualize": 3, "scores": 4, "estimators": 4, "evaluation": 4,
-          "learned": 5, "registry": 6, "cluster": 6, "segment": 6, "web": 7, "cli": 8}
+LAYERS = {"structures": 1, "layouts": 1, "crops": 1, "resample": 1, "limits": 1, "parallel": 1, "named": 1,
+          "priors": 2, "fusion": 2, "pipeline": 2, "io": 3, "visualize": 3, "scores": 4, "estimators": 4,
+          "evaluation": 4, "learned": 5, "registry": 6, "cluster": 6, "segment": 6, "web": 7, "cli": 8}
 
 
 def wing_imports() -> dict[str, set[str]]:
@@ -54,7 +54,8 @@ def test_no_wing_imports_a_higher_layer():
 def test_the_training_free_core_imports_no_outer_wing():
     edges = wing_imports()
     for core in ("structures", "layouts", "crops", "resample", "limits", "parallel", "priors", "fusion", "pipeline"):
-        assert edges.get(core, set()) <= {"structures", "layouts", "crops", "limits", "priors", "fusion"}, core
+        assert edges.get(core, set()) <= {"structures", "layouts", "crops", "limits", "named", "priors", "fusion"}, \
+            core
 
 
 def source_of(pattern: str) -> list[str]:
@@ -70,3 +71,18 @@ def test_one_home_each():
     assert source_of(r"(?m)^HEATMAP_STRIDE\s*=") == ["learned/models/networks.py"]
     assert source_of(r"(?m)^def (_?json_safe|atomic_write)\(") == ["io/jsonio.py"]
     assert source_of(r"mkstemp") == ["io/jsonio.py"]
+
+
+def test_every_family_picked_by_name_is_one_registry_type():
+    """Issue 18: priors, estimators, file formats, scores and methods are each a pose2instance.named.Registry,
+    so a new one is one registration (its help and the extra it needs included)."""
+    from pose2instance.estimators import ESTIMATORS
+    from pose2instance.io.formats import FORMATS
+    from pose2instance.named import Registry
+    from pose2instance.priors import PRIORS
+    from pose2instance.registry import FUSION_PRIORS, METHODS, SCORES
+    for registry in (PRIORS, ESTIMATORS, FORMATS, SCORES, METHODS):
+        assert isinstance(registry, Registry) and len(registry) and all(e.help for e in registry.values())
+    assert set(FUSION_PRIORS) <= set(METHODS) and set(FUSION_PRIORS) == set(PRIORS.names("fusion"))
+    assert ESTIMATORS["yolo"].extra == "yolo" and SCORES["deeplab"].extra == "torch"
+

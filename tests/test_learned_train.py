@@ -281,3 +281,41 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_pat
     (tmp_path / "a_file").write_text("x")
     assert train_main(train_args(tmp_path / "a_file" / "run", steps=2)) == 2
     assert "a_file/run cannot be written (Not a directory)" in capsys.readouterr().err
+
+
+def test_a_run_set_up_from_python_is_the_command_line_s_run(reference, tmp_path):
+    """Issue 18: TrainConfig is every option, typed; run_train takes it, no argparse needed, same run."""
+    from pose2instance.learned.train import TrainConfig, run_train
+    config = TrainConfig(annotations=[COCO_DEV], min_area=3000.0, variant="multitask", crop_size=48, width=8,
+                         batch_size=4, steps=STEPS, warmup_steps=3, lr=1e-3, checkpoint_every=10, threads=1, seed=7,
+                         no_progress=True, no_final_eval=True, device="cpu", out=tmp_path / "python")
+    assert run_train(config) == 0
+    assert [r["loss"] for r in rows(tmp_path / "python")] == [r["loss"] for r in rows(reference)]
+
+
+def test_recipes_give_defaults_that_the_command_line_overrides(tmp_path, capsys):
+    """The shipped network's recipe is a file in the package; it is exactly the command in person_net.json."""
+    import argparse
+    import shlex
+
+    from pose2instance.learned.predictor import default_model_path
+    from pose2instance.learned.train import RECIPES, TrainConfig, add_train_arguments, read_recipe
+    assert {"shipped", "cpu", "tiny"} <= set(RECIPES)
+    parser = add_train_arguments(argparse.ArgumentParser())
+    assert TrainConfig.from_namespace(parser.parse_args(["--annotations", "a.json"])) == \
+        TrainConfig(annotations=[Path("a.json")])  # the parser's defaults are TrainConfig's
+    shipped = TrainConfig.from_recipe("shipped", annotations=[Path("a.json")])
+    command = json.loads(default_model_path(".json").read_text())["extra"]["command"]
+    as_trained = TrainConfig.from_namespace(parser.parse_args(shlex.split(command)[2:]))
+    assert shipped.backbone == "blazepose" and shipped.steps == 1465 and shipped.lr == 3e-5
+    assert {k: v for k, v in vars(shipped).items() if k != "annotations"} == \
+        {k: v for k, v in vars(as_trained).items() if k != "annotations"}
+    parser.set_defaults(**read_recipe("shipped"))
+    mine = TrainConfig.from_namespace(parser.parse_args(["--annotations", "a.json", "--lr", "1e-4"]))
+    assert mine.lr == 1e-4 and mine.backbone == "blazepose"  # the command line wins over the recipe
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"learning_rate": 1}))
+    assert train_main(["--annotations", str(COCO_DEV), "--recipe", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert "bad.json: unknown train option(s) ['learning_rate']" in capsys.readouterr().err
+    assert train_main(["--annotations", str(COCO_DEV), "--recipe", "fastest", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown recipe 'fastest'" in capsys.readouterr().err

@@ -59,3 +59,24 @@ def test_held_out_split_is_by_image_id_only():
     # an image's side never depends on the other ids in the list
     assert split_image_ids(held[:5] + train[:5], 0.2, seed=0) == (sorted(train[:5]), sorted(held[:5]))
     assert np.array_equal(split_image_ids(ids, 0.2, seed=1)[1], split_image_ids(ids[::-1], 0.2, seed=1)[1])
+
+
+def test_the_registry_type_names_choices_extras_and_what_is_installed():
+    from pose2instance.named import Registry
+
+    def needs_missing(**kwargs):
+        raise ImportError("No module named 'nowhere'")
+    things = Registry("thing")
+    things.add("here", lambda x=1: x * 2, "always here")
+    things.add("away", needs_missing, "needs a module that is missing", ("nowhere_module_xyz",), extra="away")
+    assert things.build("here", x=3) == 6 and list(things) == ["here", "away"]
+    assert things.available() == ("here",)
+    assert things.help_text() == "here: always here; away: needs a module that is missing"
+    with pytest.raises(ValueError, match="unknown thing 'there'; choose from here, away"):
+        things.build("there")
+    with pytest.raises(ImportError, match=r'the thing away needs: pip install "pose2instance\[away\]"'):
+        things.build("away")
+    with pytest.raises(ValueError, match="registered already"):
+        things.add("here", lambda: None)
+    with pytest.raises(ValueError, match="unknown method 'geodesics'; choose from box"):
+        make_method("geodesics")

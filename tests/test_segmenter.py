@@ -64,7 +64,7 @@ def test_people_from_a_file_and_estimated_people_say_who_found_them(monkeypatch)
 
     def no_yolo(**kwargs):
         raise ImportError("YOLO pose needs ultralytics")
-    monkeypatch.setitem(estimators.ESTIMATORS, "yolo", no_yolo)
+    monkeypatch.setitem(estimators.ESTIMATORS._entries, "yolo", replace(estimators.ESTIMATORS["yolo"], build=no_yolo))
     segmenter = Segmenter(SegmentOptions(), scorer=make_scorer("blazepose"))
     first = segmenter.run(image, image_path=photo)
     assert first.estimator == "blazepose" and len(first.persons) >= 1

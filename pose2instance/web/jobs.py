@@ -31,8 +31,9 @@ from ..structures import COCO_SKELETON
 from ..visualize import PALETTE, drawn_keypoints, save_png
 
 #: Scores the page offers: every registered one except DeepLab, which has no offline weights.
-PAGE_SCORES = tuple(name for name in SCORES if name != "deeplab")
-ESTIMATOR_NAMES = ("auto", *ESTIMATORS)
+#: The page offers only what is installed (a missing extra is not a choice that fails after submitting).
+PAGE_SCORES = SCORES.available("page")
+ESTIMATOR_NAMES = ("auto", *ESTIMATORS.available())
 #: Warnings meant for developers of the libraries underneath, not for the page's user.
 LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: At most this many warnings are listed on the page (one bad file can warn once per person).

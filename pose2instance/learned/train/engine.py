@@ -63,6 +63,7 @@ from ..dataset import PersonCropDataset, coco_sources
 from ..models.networks import PersonNet, save_model
 from ..models.weights import CheckpointError
 from .args import add_train_arguments, augmentation_from_args, model_config_from_args
+from .config import TrainConfig, read_recipe
 from .checkpoint import (check_same_run, latest_checkpoint, load_newest_valid, resume_candidates, run_arguments,
                          save_checkpoint)
 from .distributed import Dist
@@ -70,8 +71,8 @@ from .logs import METRIC_FIELDS, VAL_FIELDS, CsvLog, crop_validation, fmt, trunc
 from .losses import compute_losses, lr_lambda
 
 
-def run_train(args) -> int:
-    """Train one network as configured by :func:`add_train_arguments`'s options; returns an exit code."""
+def run_train(args: TrainConfig) -> int:
+    """Train one network as configured (a :class:`~.config.TrainConfig`); returns an exit code."""
     env = Dist(args.device)
     try:
         return _train(args, env)
@@ -83,7 +84,7 @@ def run_train(args) -> int:
 class Run:
     """The state of one training run, shared by the steps of :func:`_train`."""
 
-    args: argparse.Namespace
+    args: TrainConfig
     env: Dist
     out: Path
     model: PersonNet
@@ -508,9 +509,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = add_train_arguments(argparse.ArgumentParser(prog="pose2instance train",
                                                          description=__doc__.split("\n\n")[0]))
     args = parser.parse_args(argv)
-    apply_limit_arguments(args)
     try:
-        return run_train(args)
+        if args.recipe:  # the recipe's options become the defaults: the command line's own win over them
+            parser.set_defaults(**read_recipe(args.recipe))
+            args = parser.parse_args(argv)
+        config = TrainConfig.from_namespace(args)
+        apply_limit_arguments(config)
+        return run_train(config)
     except (ValueError, FileNotFoundError) as e:
         print(f"pose2instance train: error: {e}", file=sys.stderr)
         return 2
