@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from . import __version__
+from .errors import phrase
 from .estimators import ESTIMATORS
 from .fusion import MIN_TEMPERATURE, FusionOptions
 from .limits import KEEP_JOBS, MAX_UPLOAD_MB, add_limit_arguments, apply_limit_arguments, number_in, positive_int
@@ -19,6 +21,13 @@ from .registry import FUSION_PRIORS, METHODS, score_help
 from .segment import DEFAULT_SCORE, SegmentOptions, Segmenter, default_scorer, demo_files, read_people
 
 ESTIMATOR_CHOICES = ("auto", *ESTIMATORS)
+#: How the command line phrases the hints of input errors and warnings (pose2instance.errors).
+CLI_HINTS = {"image_id": "pass --image-id", "limit": "raise it with --{option}"}
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line, their hints in the command line's words."""
+    return f"warning: {phrase(message, CLI_HINTS)}\n"
 
 
 def _fusion_args(p: argparse.ArgumentParser) -> None:
@@ -278,7 +287,7 @@ def _segment_path(path: Path, args, segmenter: Segmenter, image_id: int | None, 
     except Exception as e:
         if not keep_going:
             raise
-        return {"image": str(path), "error": str(e) if isinstance(e, (ValueError, OSError))
+        return {"image": str(path), "error": phrase(e, CLI_HINTS) if isinstance(e, (ValueError, OSError))
                 else f"{type(e).__name__}: {e}"}
     return {"image": str(path), "results": results, "overlay": overlay, "entries": done.entries,
             "people": len(done.persons), "estimator": done.estimator, "notes": done.notes,
@@ -497,13 +506,14 @@ def main(argv: list[str] | None = None) -> int:
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     apply_limit_arguments(args)
+    warnings.formatwarning = _format_warning
     args.argv = argv
     commands = {"segment": cmd_segment, "evaluate": cmd_evaluate, "demo": cmd_demo, "serve": cmd_serve,
                 "pack": cmd_pack, "export-onnx": cmd_export_onnx}
     try:
         return commands[args.command](args)
     except (ValueError, ImportError, OSError, WorkerDied) as e:  # our errors name the bad input
-        print(f"pose2instance {args.command}: error: {e}", file=sys.stderr)
+        print(f"pose2instance {args.command}: error: {phrase(e, CLI_HINTS)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         out = Path(args.out) if args.command == "evaluate" else None

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields
 
+from .errors import InputError
+
 
 @dataclass
 class Limits:
@@ -52,9 +54,9 @@ def set_limits(**values: int | None) -> dict[str, int]:
 def check_pixels(height: int, width: int, what: str) -> None:
     """Raise ``ValueError`` naming ``what`` when an ``height x width`` raster is over ``max_pixels``."""
     if height * width > LIMITS.max_pixels:
-        raise ValueError(f"{what}: {width}x{height} is {height * width / 1e6:.1f} megapixels, over the limit of "
-                         f"{LIMITS.max_pixels / 1e6:g} (raise it with --max-pixels, or "
-                         "pose2instance.limits.set_limits(max_pixels=...))")
+        raise InputError(f"{what}: {width}x{height} is {height * width / 1e6:.1f} megapixels, over the limit of "
+                         f"{LIMITS.max_pixels / 1e6:g}", field="max_pixels", hint="limit", name="max_pixels",
+                         option="max-pixels")
 
 
 def positive_int(text: str) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "pose2instance"
 
 #: docs/ARCHITECTURE.md, "Layers": top-level module or wing -> layer.
-LAYERS = {"structures": 1, "layouts": 1, "crops": 1, "resample": 1, "limits": 1, "parallel": 1, "named": 1,
+LAYERS = {"structures": 1, "layouts": 1, "crops": 1, "resample": 1, "limits": 1, "parallel": 1, "named": 1, "errors": 1,
           "priors": 2, "fusion": 2, "pipeline": 2, "io": 3, "visualize": 3, "scores": 4, "estimators": 4,
           "evaluation": 4, "learned": 5, "registry": 6, "cluster": 6, "segment": 6, "web": 7, "cli": 8}
 
@@ -54,7 +54,8 @@ def test_no_wing_imports_a_higher_layer():
 def test_the_training_free_core_imports_no_outer_wing():
     edges = wing_imports()
     for core in ("structures", "layouts", "crops", "resample", "limits", "parallel", "priors", "fusion", "pipeline"):
-        assert edges.get(core, set()) <= {"structures", "layouts", "crops", "limits", "named", "priors", "fusion"}, \
+        assert edges.get(core, set()) <= {"structures", "layouts", "crops", "limits", "errors", "named", "priors",
+                                          "fusion"}, \
             core
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..limits import LIMITS, check_pixels
 from ..structures import NUM_KEYPOINTS, Persons, check_box_near_image, xywh_to_xyxy
 from .images import load_image
@@ -56,8 +57,8 @@ class CocoPersons:
                 raise FormatError(f"{what}: width and height must be positive, got {im['width']}x{im['height']}")
             try:
                 check_pixels(height, width, what)
-            except ValueError as e:
-                raise FormatError(str(e)) from None
+            except InputError as e:
+                raise FormatError(e.message, self.path, e.field, e.hint, **e.values) from None
             self.images[image_id] = dict(im, id=image_id, width=width, height=height)
         if not isinstance(data.get("categories", []), list):
             raise FormatError(f"{self.path}: field 'categories' must be a list, "
@@ -84,8 +85,8 @@ class CocoPersons:
             try:
                 check_box_near_image((x, y, x + bw, y + bh), (self.images[image_id]["height"],
                                                               self.images[image_id]["width"]), what)
-            except ValueError as e:
-                raise FormatError(str(e)) from None
+            except InputError as e:
+                raise FormatError(e.message, self.path, e.field, e.hint, **e.values) from None
             if "keypoints" in ann:
                 self._keypoints[ann_id] = parse_keypoints(ann["keypoints"], what, layouts=("coco17",))
             self._anns[image_id].append(ann)
@@ -98,8 +99,8 @@ class CocoPersons:
             people = sum(not a.get("iscrowd", 0) for a in anns)
             if people > LIMITS.max_people:
                 raise FormatError(f"{self.path}: image {image_id} has {people} non-crowd persons, more than the "
-                                  f"limit of {LIMITS.max_people} (raise it with --max-people, or "
-                                  "pose2instance.limits.set_limits(max_people=...))")
+                                  f"limit of {LIMITS.max_people}", self.path, "annotations", "limit",
+                                  name="max_people", option="max-people")
 
     def _default_image_dir(self) -> Path:
         parent = self.path.parent

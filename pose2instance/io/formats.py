@@ -71,12 +71,13 @@ def _pick_result_image(file: PeopleFile, image_path: Path, image_id: int | None)
             image_id = ids[0]
             if stem.isdigit() and int(stem) != image_id:
                 raise FormatError(f"{file.path} holds results for image_id {image_id}, but {image_path.name} looks "
-                                  f"like image {int(stem)}; pass --image-id {image_id} if they belong together")
+                                  f"like image {int(stem)}; give image id {image_id} if they belong together",
+                                  file.path, "image_id", "image_id")
         elif stem.isdigit() and int(stem) in ids:
             image_id = int(stem)
         else:
             raise FormatError(f"{file.path}: results for {len(ids)} images {ids[:5]}..., none named by the photo's "
-                              f"file name {image_path.name}; pass --image-id")
+                              f"file name {image_path.name}", file.path, "image_id", "image_id")
     if image_id not in ids:
         raise FormatError(f"{file.path}: no result has image_id {image_id} (it has {ids[:10]})")
     return image_id
@@ -90,7 +91,7 @@ def _coco_image(file: PeopleFile, image_path: Path, image_size: tuple[int, int],
     if image_id is None:
         image_id = named
         if image_id is None:
-            raise FormatError(f"{file.path}: no image named {image_path.name}; pass --image-id")
+            raise FormatError(f"{file.path}: no image named {image_path.name}", file.path, "images", "image_id")
     if image_id not in ds.images:
         raise FormatError(f"{file.path}: image_id {image_id} is not in 'images'")
     if named is not None and named != image_id:

@@ -10,13 +10,14 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import InputError
 from ..limits import check_pixels
 
 #: The EXIF tag of the orientation (1: as stored).
 EXIF_ORIENTATION = 0x0112
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image file that cannot be used (missing, empty, unreadable)."""
 
 
@@ -78,8 +79,8 @@ def _opened(path: Path, warn: bool = True) -> Iterator[Image.Image]:
 def _check_size_and_orientation(im: Image.Image, path: Path, warn: bool = True) -> None:
     try:
         check_pixels(im.height, im.width, str(path))
-    except ValueError as e:
-        raise ImageError(str(e)) from None
+    except InputError as e:
+        raise ImageError(e.message, path, e.field, e.hint, **e.values) from None
     if not warn:
         return
     orientation = im.getexif().get(EXIF_ORIENTATION, 1)

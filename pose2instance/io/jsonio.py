@@ -22,8 +22,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import InputError
 
-class FormatError(ValueError):
+
+class FormatError(InputError):
     """A file that is malformed or misses a required field (the message names the file and field)."""
 
 

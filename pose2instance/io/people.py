@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputWarning
 from ..layouts import LAYOUT_SIZES, detect_layout, to_coco17
 from ..limits import LIMITS
 from ..structures import NUM_KEYPOINTS, Persons, boxes_from_keypoints, check_box_near_image
@@ -72,8 +73,9 @@ def estimated_persons(keypoints: np.ndarray, image_size: tuple[int, int], source
         warnings.warn(f"{source}: {int((~keep).sum())} person(s) with all-zero keypoint confidences and no box "
                       "skipped", stacklevel=2)
     if keep.sum() > LIMITS.max_people:
-        warnings.warn(f"{source}: {int(keep.sum())} people; keeping the {LIMITS.max_people} with the highest "
-                      "scores (raise the limit with --max-people)", stacklevel=2)
+        warnings.warn(InputWarning(f"{source}: {int(keep.sum())} people; keeping the {LIMITS.max_people} with the "
+                                   "highest scores", source, hint="limit", name="max_people", option="max-people"),
+                      stacklevel=2)
         ranked = np.flatnonzero(keep)[np.argsort(-np.asarray(scores, np.float64)[keep], kind="stable")]
         keep = np.zeros_like(keep)
         keep[np.sort(ranked[:LIMITS.max_people])] = True

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import phrase
 from ..estimators import ESTIMATORS, make_estimator
 from ..evaluation import matched_iou, paired_iou
 from ..io import load_image, load_people, write_results
@@ -28,7 +29,7 @@ from ..io.jsonio import atomic_write
 from ..registry import FUSION_PRIORS, SCORES, make_scorer
 from ..segment import DEFAULT_SCORE, SegmentOptions, Segmenter, default_scorer, demo_files, read_people
 from ..structures import COCO_SKELETON
-from ..visualize import PALETTE, drawn_keypoints, save_png
+from ..visualize import PALETTE, drawn_keypoints, hidden_keypoints, save_png
 
 #: Scores the page offers: every registered one except DeepLab, which has no offline weights.
 #: The page offers only what is installed (a missing extra is not a choice that fails after submitting).
@@ -38,6 +39,13 @@ ESTIMATOR_NAMES = ("auto", *ESTIMATORS.available())
 LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: At most this many warnings are listed on the page (one bad file can warn once per person).
 MAX_NOTES = 8
+#: How the page phrases the hints of input errors and warnings (pose2instance.errors).
+PAGE_HINTS = {"image_id": "fill in the Image id field", "limit": "the server's limit: pose2instance serve --{option}"}
+
+
+class JobError(ValueError):
+    """A request's input cannot be used: the message is for the page's user (their file names, the page's
+    words, no server path)."""
 
 
 class Models:
@@ -172,16 +180,15 @@ class Inputs:
         self.names[path] = upload_name(upload.name)
         return path
 
-    def readable(self, message: str, job_folder: Path) -> str:
-        """``message`` with the server's paths replaced by the user's file names, and the CLI's advice by the page's."""
+    def readable(self, error: BaseException | Warning, job_folder: Path) -> str:
+        """The text of ``error`` for the page: its hint in the page's words (:data:`PAGE_HINTS`), the server's paths
+        replaced by the user's file names."""
+        message = phrase(error, PAGE_HINTS)
         for path, name in self.names.items():
             message = message.replace(str(path), name)
         for prefix in (job_folder, demo_files()[0].parent):
             message = message.replace(f"{prefix}/", "").replace(str(prefix), "")
-        message = re.sub(r"pass --image-id( \d+)?", "fill in the Image id field", message)
-        return re.sub(r"raise (it|the limit) with --(max-[a-z]+)"
-                      r"(, or pose2instance\.limits\.set_limits\([a-z_]+=\.\.\.\))?",
-                      r"the server's limit: pose2instance serve --\2", message)
+        return message
 
 
 def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict:
@@ -208,8 +215,7 @@ def run_job(folder: Path, request: JobRequest, models: Models, url: str) -> dict
     try:
         return _run(folder, request, models, url, inputs)
     except (ValueError, OSError, ImportError) as e:
-        e.args = (inputs.readable(str(e), folder),)
-        raise
+        raise JobError(inputs.readable(e, folder)) from e
     finally:
         shutil.rmtree(inputs.folder, ignore_errors=True)
 
@@ -288,7 +294,7 @@ def _run(folder: Path, request: JobRequest, models: Models, url: str, inputs: In
 
 def _notes(caught: list, inputs: Inputs, folder: Path) -> list[str]:
     """The warnings for the page's user: readable, each once, at most :data:`MAX_NOTES`."""
-    notes = list(dict.fromkeys(inputs.readable(str(w.message), folder) for w in caught
+    notes = list(dict.fromkeys(inputs.readable(w.message, folder) for w in caught
                                if not issubclass(w.category, LIBRARY_WARNINGS)))
     if len(notes) > MAX_NOTES:
         notes = notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more warnings"]
@@ -298,12 +304,14 @@ def _notes(caught: list, inputs: Inputs, folder: Path) -> list[str]:
 def _page_people(persons, done, ious: np.ndarray | None, mask_urls: list[str]) -> list[dict]:
     """Per person: what the page's table and overlay show (see :func:`run_job`)."""
     drawn = drawn_keypoints(persons) if len(persons) else np.zeros((0, 17), bool)
+    hidden = hidden_keypoints(persons) if len(persons) else np.zeros((0, 17), bool)
     return [{"index": i, "colour": PALETTE[i % len(PALETTE)].tolist(), "score": float(persons.scores[i]),
              "mask_score": float(done.score[mask].mean()) if entry["area"] else 0.0, "area": entry["area"],
              "box": [round(float(v), 1) for v in persons.boxes[i]], "mask_bbox": entry["bbox"],
              "keypoints": [[round(float(x), 1), round(float(y), 1), round(float(c), 3)]
                            for x, y, c in persons.keypoints[i]],
-             "drawn": drawn[i].tolist(), "iou": None if ious is None or np.isnan(ious[i]) else float(ious[i]),
+             "drawn": drawn[i].tolist(), "hidden": hidden[i].tolist(),
+             "iou": None if ious is None or np.isnan(ious[i]) else float(ious[i]),
              "mask_url": mask_urls[i]}
             for i, (mask, entry) in enumerate(zip(done.masks, done.entries))]
 
@@ -360,4 +368,4 @@ def _ious(masks: np.ndarray, truth) -> tuple[np.ndarray | None, dict | None]:
     return ious, summary
 
 
-__all__ = ["JobRequest", "Models", "Upload", "run_job", "upload_name"]
+__all__ = ["JobError", "JobRequest", "Models", "Upload", "run_job", "upload_name"]

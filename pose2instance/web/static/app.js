@@ -85,20 +85,32 @@ function draw() {
     ctx.lineWidth = width;
     for (const [a, b] of result.skeleton) {
       if (!p.drawn[a] || !p.drawn[b]) continue;
+      const hidden = p.hidden[a] || p.hidden[b];  // a hidden joint: a thin dashed limb
+      ctx.lineWidth = hidden ? 1 : width;
+      ctx.setLineDash(hidden ? [4, 4] : []);
       ctx.beginPath();
       ctx.moveTo(p.keypoints[a][0], p.keypoints[a][1]);
       ctx.lineTo(p.keypoints[b][0], p.keypoints[b][1]);
       ctx.stroke();
     }
+    ctx.setLineDash([]);
     ctx.fillStyle = "#fff";
     ctx.lineWidth = 1;
     p.keypoints.forEach(([x, y], k) => {
       if (!p.drawn[k]) return;
       ctx.beginPath();
       ctx.arc(x, y, width + 1, 0, 2 * Math.PI);
-      ctx.fill();
+      if (!p.hidden[k]) ctx.fill();  // hidden: a hollow dot
       ctx.stroke();
     });
+    const label = String(p.index);  // the person's number at the top left of its box
+    ctx.font = `bold ${4 * width + 6}px sans-serif`;
+    const x0 = Math.max(p.box[0], 0), y0 = Math.max(p.box[1], 0), w = ctx.measureText(label).width + 6;
+    ctx.fillStyle = colour;
+    ctx.fillRect(x0, y0, w, 4 * width + 10);
+    ctx.fillStyle = p.colour.reduce((s, c) => s + c, 0) > 450 ? "#000" : "#fff";
+    ctx.textBaseline = "top";
+    ctx.fillText(label, x0 + 3, y0 + 2);
   });
 }
 
