@@ -63,3 +63,11 @@ def test_a_cut_people_list_warns_in_the_command_line_s_words(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "warning: " in done.stderr and "4 people; keeping the 2 with the highest scores; raise it with " \
         "--max-people" in done.stderr
+
+
+def test_a_photo_too_small_to_show_a_person_is_refused(tmp_path, capsys):
+    """Issue 21: a 1x1 image was accepted without a word."""
+    tiny = tmp_path / "dot.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    assert main(["segment", str(tiny), "--out", str(tmp_path / "out")]) == 2
+    assert "dot.png: 1x1 pixels is too small to show a person (at least 8x8)" in capsys.readouterr().err

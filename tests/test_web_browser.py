@@ -109,3 +109,16 @@ def test_the_demo_button_runs_the_shipped_photo(page):
     page.wait_for_function("document.getElementById('summary').textContent.includes('prior euclidean')",
                            timeout=60_000)
     assert page.locator("#people tbody tr").count() == 4 and page.is_hidden("#error")
+
+
+def test_a_phone_width_window_never_scrolls_sideways(page):
+    """Issue 21: in a 420 px window the page scrolled sideways; from 360 px up it fits, results included."""
+    page.click("#demo")
+    page.wait_for_function("document.querySelectorAll('#people tbody tr').length > 0", timeout=60_000)
+    try:
+        for width in (360, 420, 1280):
+            page.set_viewport_size({"width": width, "height": 800})
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{overflow} px of sideways scrolling at {width} px"
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})

@@ -13,6 +13,8 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import InputError
 from ..limits import check_pixels
 
+#: Images with a side shorter than this are refused: too small to show a person.
+MIN_IMAGE_SIDE = 8
 #: The EXIF tag of the orientation (1: as stored).
 EXIF_ORIENTATION = 0x0112
 
@@ -33,8 +35,9 @@ def load_image(path: str | Path) -> np.ndarray:
     not the one a photo viewer shows.
 
     Raises:
-        ImageError: the file is missing, empty, truncated, not an image, or has more
-            pixels than ``LIMITS.max_pixels`` (checked from the header, before decoding).
+        ImageError: the file is missing, empty, truncated, not an image, smaller than
+            :data:`MIN_IMAGE_SIDE` on a side, or has more pixels than ``LIMITS.max_pixels`` (both
+            checked from the header, before decoding).
     """
     path = Path(path)
     with _opened(path) as im:
@@ -77,6 +80,9 @@ def _opened(path: Path, warn: bool = True) -> Iterator[Image.Image]:
 
 
 def _check_size_and_orientation(im: Image.Image, path: Path, warn: bool = True) -> None:
+    if min(im.height, im.width) < MIN_IMAGE_SIDE:
+        raise ImageError(f"{path}: {im.width}x{im.height} pixels is too small to show a person (at least "
+                         f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})", path, "size")
     try:
         check_pixels(im.height, im.width, str(path))
     except InputError as e:
