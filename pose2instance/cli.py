@@ -512,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
                 "pack": cmd_pack, "export-onnx": cmd_export_onnx}
     try:
         return commands[args.command](args)
+    except BrokenPipeError:  # the reader went away (`pose2instance demo | head`): nothing to tell it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     except (ValueError, ImportError, OSError, WorkerDied) as e:  # our errors name the bad input
         print(f"pose2instance {args.command}: error: {phrase(e, CLI_HINTS)}", file=sys.stderr)
         return 2

@@ -484,3 +484,18 @@ def test_evaluate_refuses_a_bad_learned_model_before_any_image(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "config.json: bad model config: crop_size must be an integer" in err
     assert not (tmp_path / "ev" / "metrics.json").exists()
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path):
+    """`pose2instance demo | head -1` printed "error: [Errno 32] Broken pipe"; a closed output is no error."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    proc = subprocess.Popen([sys.executable, "-m", "pose2instance.cli", "demo", "--out", str(tmp_path / "demo")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141 and "error" not in err.lower(), err
+    assert (tmp_path / "demo" / "000000000790_results.json").is_file()  # the work was done and kept

@@ -15,7 +15,6 @@ import threading
 
 import pytest
 
-pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
