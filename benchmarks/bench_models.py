@@ -127,10 +127,10 @@ def bench_variant(name: str, args) -> dict:
 def bench_maskrcnn(args) -> dict:
     import torch
     import torchvision
-    from pose2instance.learned.sampling import image_tensor
+    from pose2instance.resample import image_planes
     torch.manual_seed(0)
     device = torch.device(args.device)
-    images = [image_tensor(im).to(device) for im, _ in load_images(args.images)]
+    images = [torch.from_numpy(image_planes(im)).to(device) for im, _ in load_images(args.images)]
     rss0 = peak_rss_mib()
     net = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None,
                                                               box_score_thresh=0.0).to(device).eval()

@@ -12,6 +12,7 @@ a PyTorch checkpoint or network with torch.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,6 @@ from .predictor import CropPredictor, default_model_path
 RUNTIMES = ("auto", "onnx", "torch")
 
 
-def _installed(module: str) -> bool:
-    import importlib.util
-    return importlib.util.find_spec(module) is not None
-
-
 def make_predictor(model: Any = None, device: str | None = None, batch_size: int = 32, flip: bool = False,
                    runtime: str = "auto") -> CropPredictor:
     """The predictor of ``model``: a ``.onnx`` file, a PyTorch checkpoint (``.safetensors`` or run folder), a
@@ -45,7 +41,7 @@ def make_predictor(model: Any = None, device: str | None = None, batch_size: int
         raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
     is_onnx = isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx"
     if model is None and runtime == "auto":
-        runtime = "onnx" if _installed("onnxruntime") and device in (None, "cpu") else "torch"
+        runtime = "onnx" if find_spec("onnxruntime") is not None and device in (None, "cpu") else "torch"
     what = model if isinstance(model, (str, Path)) else type(model).__name__
     if is_onnx or (model is None and runtime == "onnx"):
         if runtime == "torch" or device not in (None, "cpu"):
@@ -101,7 +97,8 @@ class LearnedMasks(MaskMethod):
         flip: test-time flip augmentation (see :class:`~pose2instance.learned.predictor.CropPredictor`).
         runtime: what runs the network (:data:`RUNTIMES`).
 
-    The network is loaded on first use, so building the method is cheap.
+    A PyTorch network is loaded on first use (its checkpoint's config is checked at once); an ``.onnx`` file is
+    opened at once: either way a bad file is refused when the method is built, not image by image.
     """
 
     name = "learned"
